@@ -1,0 +1,179 @@
+//! Provider configuration: which AWS account and region a provider works in, and how it gets there.
+//!
+//! Parsing and validating configuration makes no network call: credentials are resolved on first use.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::schema::Properties;
+use crate::value::{map_to_json, PropertyMap};
+
+/// How a provider reaches its AWS account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    /// The AWS region, e.g. `eu-west-1`. Defaults to the standard AWS environment (`AWS_REGION`, the
+    /// profile's region).
+    #[property(validate = validate_region)]
+    pub region: Option<String>,
+    /// The 12-digit id of the account these credentials must reach. When set, the first AWS call
+    /// checks it and refuses to act in any other account.
+    #[property(validate = validate_account_id)]
+    pub account_id: Option<String>,
+    /// An endpoint to send every AWS call to instead of AWS (a local emulator). Defaults to
+    /// `AWS_ENDPOINT_URL`, then AWS.
+    #[property(validate = validate_endpoint)]
+    pub endpoint: Option<String>,
+    /// A named profile from the shared AWS config files.
+    pub profile: Option<String>,
+    /// A role to assume with the base credentials, such as the target account's deployment role.
+    pub assume_role: Option<AssumeRole>,
+}
+
+/// A role to assume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumeRole {
+    /// ARN of the role, e.g. `arn:aws:iam::222222222222:role/palisade-deployment`.
+    #[property(validate = validate_role_arn)]
+    pub role_arn: String,
+    /// External id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// Session name shown in CloudTrail. Defaults to `palisade`.
+    pub session_name: Option<String>,
+}
+
+/// Configure's variables of the old form (`palisade-network:config:region`) and its args of the new
+/// form (a Struct), merged: args win.
+pub fn merge_config_inputs(
+    variables: &HashMap<String, String>,
+    args: &PropertyMap,
+) -> Result<Json, String> {
+    let mut merged = serde_json::Map::new();
+    for (key, value) in variables {
+        let name = key.rsplit(':').next().unwrap_or(key);
+        // Object-valued settings arrive JSON-encoded; plain strings stay strings.
+        let parsed = match serde_json::from_str::<Json>(value) {
+            Ok(json @ Json::Object(_)) => json,
+            _ => Json::String(value.clone()),
+        };
+        merged.insert(name.to_string(), parsed);
+    }
+    let args =
+        map_to_json(args).ok_or("provider configuration holds values that are not known yet")?;
+    if let Json::Object(args) = args {
+        merged.extend(args);
+    }
+    // The engine adds these for its own bookkeeping.
+    for engine_key in ["version", "pluginDownloadURL"] {
+        merged.remove(engine_key);
+    }
+    Ok(Json::Object(merged))
+}
+
+fn validate_region(value: &Json) -> Result<(), String> {
+    let region = value.as_str().unwrap_or_default();
+    let well_formed = region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{region:?} is not an AWS region name; expected something like `eu-west-1`"
+        ))
+    }
+}
+
+/// Checks a 12-digit AWS account id.
+pub fn validate_account_id(value: &Json) -> Result<(), String> {
+    let id = value.as_str().unwrap_or_default();
+    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not an AWS account id; expected 12 digits such as `111111111111`"
+        ))
+    }
+}
+
+fn validate_endpoint(value: &Json) -> Result<(), String> {
+    let url = value.as_str().unwrap_or_default();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`"
+        ))
+    }
+}
+
+fn validate_role_arn(value: &Json) -> Result<(), String> {
+    let arn = value.as_str().unwrap_or_default();
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[5].starts_with("role/");
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arn:?} is not an IAM role ARN; expected `arn:aws:iam::<account id>:role/<name>`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_object;
+    use crate::value::map_from_json;
+    use serde_json::json;
+
+    #[test]
+    fn variables_and_args_merge_with_args_winning() {
+        let variables = HashMap::from([
+            (
+                "palisade-network:config:region".to_string(),
+                "eu-west-1".to_string(),
+            ),
+            (
+                "palisade-network:config:assumeRole".to_string(),
+                r#"{"roleArn":"arn:aws:iam::222222222222:role/d"}"#.to_string(),
+            ),
+            (
+                "palisade-network:config:version".to_string(),
+                "0.1.0".to_string(),
+            ),
+        ]);
+        let args = map_from_json(&json!({"region": "us-east-1"}));
+        let merged = merge_config_inputs(&variables, &args).expect("known");
+        let config: ProviderConfig = serde_json::from_value(merged).expect("valid");
+        assert_eq!(config.region.as_deref(), Some("us-east-1"));
+        assert_eq!(
+            config.assume_role.expect("role").role_arn,
+            "arn:aws:iam::222222222222:role/d"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named_with_the_fix() {
+        let bad = map_from_json(&json!({
+            "region": "Frankfurt",
+            "accountId": "12",
+            "endpoint": "localhost:5000",
+            "assumeRole": {"roleArn": "deployer"},
+        }));
+        let failures = check_object(&ProviderConfig::object_spec(), &bad, "");
+        let properties: Vec<&str> = failures.iter().map(|f| f.property.as_str()).collect();
+        assert_eq!(
+            properties,
+            vec!["region", "accountId", "endpoint", "assumeRole.roleArn"]
+        );
+    }
+}

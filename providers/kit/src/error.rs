@@ -1,0 +1,252 @@
+//! Provider errors: structured, classified once, and mapped to gRPC status in one place.
+
+use std::time::Duration;
+
+use crate::resource::CheckFailure;
+
+/// Everything that can go wrong inside a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The inputs are not acceptable.
+    #[error("invalid input: {}", .failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidInput {
+        /// Each property at fault and why.
+        failures: Vec<CheckFailure>,
+    },
+    /// The provider configuration is not acceptable.
+    #[error("provider configuration `{setting}`: {reason}")]
+    Config {
+        /// The setting at fault.
+        setting: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+    /// A type token this provider does not offer.
+    #[error("unknown {what} `{token}`; this provider offers: {offered}")]
+    UnknownType {
+        /// "resource type" or "function".
+        what: &'static str,
+        /// The token asked for.
+        token: String,
+        /// The tokens offered.
+        offered: String,
+    },
+    /// The thing named does not exist.
+    #[error("{kind} `{id}` not found")]
+    NotFound {
+        /// What was looked for.
+        kind: &'static str,
+        /// Its identifier.
+        id: String,
+    },
+    /// AWS refused or failed a call; its code and message are kept.
+    #[error("{operation}: {code}: {message}")]
+    Aws {
+        /// The API operation, e.g. `CreateVpc`.
+        operation: &'static str,
+        /// AWS's error code, e.g. `DependencyViolation`.
+        code: String,
+        /// AWS's message, with our explanation appended where it helps.
+        message: String,
+    },
+    /// A resource ended in a state it will not leave by itself.
+    #[error("{kind} `{id}` is {state}: {reason}")]
+    Failed {
+        /// What failed.
+        kind: &'static str,
+        /// Its identifier.
+        id: String,
+        /// The state it is in.
+        state: String,
+        /// AWS's failure reason.
+        reason: String,
+    },
+    /// A wait ran past the caller's timeout.
+    #[error("timed out after {}s waiting for {waiting_for} (last state: {last_state})", .after.as_secs())]
+    Timeout {
+        /// What we were waiting for.
+        waiting_for: String,
+        /// How long we waited.
+        after: Duration,
+        /// The last state seen.
+        last_state: String,
+    },
+    /// The engine asked us to stop.
+    #[error("cancelled while waiting for {waiting_for}")]
+    Cancelled {
+        /// What we were waiting for.
+        waiting_for: String,
+    },
+    /// The operation is not offered by this resource.
+    #[error("{resource} does not support {operation}")]
+    Unsupported {
+        /// The resource type.
+        resource: &'static str,
+        /// The operation.
+        operation: &'static str,
+    },
+    /// Stored state could not be read back into the resource's outputs.
+    #[error("stored state of `{urn}` does not match {resource}: {reason}")]
+    BadState {
+        /// The resource's URN.
+        urn: String,
+        /// The resource type.
+        resource: &'static str,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+/// Result of provider operations.
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// What kind of AWS error a code is; each code is classified here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// The resource does not exist (or no longer does).
+    NotFound,
+    /// Something else still depends on it.
+    DependencyViolation,
+    /// The caller lacks permission.
+    AccessDenied,
+    /// Too many requests; worth retrying later.
+    Throttled,
+    /// The request conflicts with the resource's current state.
+    Conflict,
+    /// Anything else.
+    Other,
+}
+
+impl AwsErrorKind {
+    /// Classifies an AWS error code.
+    pub fn of(code: &str) -> Self {
+        match code {
+            c if c.ends_with(".NotFound")
+                || c.ends_with("NotFound")
+                || c.ends_with("NotFoundException") =>
+            {
+                AwsErrorKind::NotFound
+            }
+            "NoSuchEntity" | "NoSuchBucket" | "ResourceNotFound" | "NoSuchKey"
+            | "NoSuchBucketPolicy" => AwsErrorKind::NotFound,
+            "DependencyViolation"
+            | "DeleteConflict"
+            | "ResourceInUse"
+            | "ResourceInUseException" => AwsErrorKind::DependencyViolation,
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure" => {
+                AwsErrorKind::AccessDenied
+            }
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException" => AwsErrorKind::Throttled,
+            "ConflictException"
+            | "IncorrectState"
+            | "InvalidStateException"
+            | "KMSInvalidStateException" => AwsErrorKind::Conflict,
+            _ => AwsErrorKind::Other,
+        }
+    }
+}
+
+impl ProviderError {
+    /// An invalid-input error for one property.
+    pub fn invalid(property: impl Into<String>, reason: impl Into<String>) -> Self {
+        ProviderError::InvalidInput {
+            failures: vec![CheckFailure::new(property, reason)],
+        }
+    }
+
+    /// The kind of AWS error, if this is one.
+    pub fn aws_kind(&self) -> Option<AwsErrorKind> {
+        match self {
+            ProviderError::Aws { code, .. } => Some(AwsErrorKind::of(code)),
+            _ => None,
+        }
+    }
+
+    /// Whether this says the thing does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ProviderError::NotFound { .. })
+            || self.aws_kind() == Some(AwsErrorKind::NotFound)
+    }
+
+    /// The gRPC status for this error: the one place where errors meet the wire.
+    pub fn to_status(&self) -> tonic::Status {
+        use tonic::Code;
+        let code = match self {
+            ProviderError::InvalidInput { .. }
+            | ProviderError::Config { .. }
+            | ProviderError::UnknownType { .. } => Code::InvalidArgument,
+            ProviderError::NotFound { .. } => Code::NotFound,
+            ProviderError::Aws { code, .. } => match AwsErrorKind::of(code) {
+                AwsErrorKind::NotFound => Code::NotFound,
+                AwsErrorKind::DependencyViolation | AwsErrorKind::Conflict => {
+                    Code::FailedPrecondition
+                }
+                AwsErrorKind::AccessDenied => Code::PermissionDenied,
+                AwsErrorKind::Throttled => Code::ResourceExhausted,
+                AwsErrorKind::Other => Code::Unknown,
+            },
+            ProviderError::Failed { .. } => Code::Aborted,
+            ProviderError::Timeout { .. } => Code::DeadlineExceeded,
+            ProviderError::Cancelled { .. } => Code::Cancelled,
+            ProviderError::Unsupported { .. } => Code::Unimplemented,
+            ProviderError::BadState { .. } => Code::DataLoss,
+        };
+        tonic::Status::new(code, self.to_string())
+    }
+}
+
+impl From<ProviderError> for tonic::Status {
+    fn from(error: ProviderError) -> Self {
+        error.to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_codes_are_classified() {
+        assert_eq!(
+            AwsErrorKind::of("InvalidVpcID.NotFound"),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(AwsErrorKind::of("NoSuchEntity"), AwsErrorKind::NotFound);
+        assert_eq!(
+            AwsErrorKind::of("DependencyViolation"),
+            AwsErrorKind::DependencyViolation
+        );
+        assert_eq!(
+            AwsErrorKind::of("UnauthorizedOperation"),
+            AwsErrorKind::AccessDenied
+        );
+        assert_eq!(
+            AwsErrorKind::of("InvalidParameterValue"),
+            AwsErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn statuses_keep_the_aws_code_and_message() {
+        let error = ProviderError::Aws {
+            operation: "DeleteVpc",
+            code: "DependencyViolation".into(),
+            message: "The vpc has dependencies".into(),
+        };
+        let status = error.to_status();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            status.message(),
+            "DeleteVpc: DependencyViolation: The vpc has dependencies"
+        );
+        let invalid = ProviderError::invalid("cidrBlock", "expected a CIDR block");
+        assert_eq!(invalid.to_status().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            invalid.to_string(),
+            "invalid input: cidrBlock: expected a CIDR block"
+        );
+    }
+}

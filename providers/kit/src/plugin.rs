@@ -1,0 +1,111 @@
+//! The plugin start contract, as the Pulumi engine expects it.
+//!
+//! Bind 127.0.0.1 on a free port; write that port, alone, as the first line of stdout; log to stderr
+//! (`RUST_LOG`); serve until killed (SIGINT, SIGTERM) or until stdin, when it is a pipe from the
+//! parent, is closed. An engine address given as the first argument is accepted and not needed.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use palisade_proto::ResourceProviderServer;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::provider::Provider;
+use crate::server::ProviderService;
+
+/// Largest gRPC message accepted or sent (schemas and big policy documents fit well within it).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Runs `provider` as a Pulumi resource-provider plugin; returns when it should exit.
+pub fn main(provider: Provider) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(provider)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves `provider` on 127.0.0.1:0 after printing the port, until a shutdown signal.
+pub async fn serve(provider: Provider) -> std::io::Result<()> {
+    if let Some(engine) = std::env::args().nth(1) {
+        tracing::debug!(
+            engine,
+            "engine address given; this provider does not call back"
+        );
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let port = listener.local_addr()?.port();
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{port}")?;
+        stdout.flush()?;
+    }
+    let service = ResourceProviderServer::new(ProviderService::new(provider))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .await
+        .map_err(std::io::Error::other)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::info!("interrupted"),
+        _ = terminate => tracing::info!("terminated"),
+        _ = stdin_closed() => tracing::info!("stdin closed; parent is gone"),
+    }
+}
+
+/// Completes when stdin is a pipe and its writer closes it. Stdin that is a terminal or /dev/null
+/// says nothing about the parent, so then this never completes.
+async fn stdin_closed() {
+    use std::os::unix::fs::FileTypeExt;
+    let is_pipe = std::fs::metadata("/dev/stdin")
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
+    if !is_pipe {
+        return std::future::pending().await;
+    }
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0u8; 256];
+    loop {
+        match stdin.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}
