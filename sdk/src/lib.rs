@@ -1,1 +1,10 @@
-//! placeholder
+//! Palisade: declare dev, staging and prod account stacks in Rust, preview every change in every
+//! account, and apply it.
+//!
+//! This crate never links the AWS SDK: it drives the provider plugins (`pulumi-resource-palisade-*`)
+//! over Pulumi's resource-provider protocol, exactly as the Pulumi engine would.
+
+pub mod host;
+
+pub use palisade_network as network;
+pub use palisade_provider_kit as kit;

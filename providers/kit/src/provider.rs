@@ -70,6 +70,12 @@ impl Context {
         self.session.client(make).await
     }
 
+    /// The region this provider works in.
+    pub async fn region(&self) -> Result<String> {
+        let sdk = self.session.sdk_config().await?;
+        Ok(sdk.region().map(|r| r.to_string()).unwrap_or_default())
+    }
+
     /// The user's tags plus the ownership tags (URN and stack).
     pub fn tags(&self, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         tags::with_ownership(&self.urn, user)

@@ -1,0 +1,57 @@
+//! EC2 helpers shared by the network resources: the client, tags, lookups by ownership tag.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::Client;
+use palisade_provider_kit::prelude::*;
+use palisade_provider_kit::tags::{user_tags, URN_TAG};
+
+/// The EC2 client of this provider process.
+pub(crate) async fn client(ctx: &Context) -> Result<Client> {
+    ctx.client(Client::new).await
+}
+
+/// Tags to put on a new resource of `kind`: the user's plus the ownership tags.
+pub(crate) fn tag_specification(ctx: &Context, kind: Ec2ResourceType, user: &BTreeMap<String, String>) -> TagSpecification {
+    TagSpecification::builder().resource_type(kind).set_tags(Some(to_ec2_tags(&ctx.tags(user)))).build()
+}
+
+pub(crate) fn to_ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// The user's tags among EC2's tags (ownership and `aws:` tags left out).
+pub(crate) fn from_ec2_tags(tags: &[Tag]) -> BTreeMap<String, String> {
+    user_tags(tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))))
+}
+
+/// A filter matching resources that carry `urn` in their ownership tag.
+pub(crate) fn owned_by(urn: &str) -> Filter {
+    Filter::builder().name(format!("tag:{URN_TAG}")).values(urn).build()
+}
+
+/// Brings a resource's user tags from `old` to `new`: removes what went, writes what changed.
+pub(crate) async fn update_tags(
+    ec2: &Client,
+    id: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<()> {
+    let removed: Vec<Tag> =
+        old.keys().filter(|k| !new.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
+    if !removed.is_empty() {
+        ec2.delete_tags().resources(id).set_tags(Some(removed)).send().await.map_err(|e| aws_error("DeleteTags", e))?;
+    }
+    let changed: BTreeMap<String, String> =
+        new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !changed.is_empty() {
+        ec2.create_tags()
+            .resources(id)
+            .set_tags(Some(to_ec2_tags(&changed)))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateTags", e))?;
+    }
+    Ok(())
+}

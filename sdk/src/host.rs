@@ -1,0 +1,171 @@
+//! The plugin host: finds provider binaries, starts them as the Pulumi engine would, and talks to
+//! them over the `pulumirpc.ResourceProvider` protocol.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use palisade_proto::ResourceProviderClient;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tonic::transport::{Channel, Endpoint};
+
+/// How long a plugin may take to print its port.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What can go wrong while starting or finding a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// No binary for the package was found.
+    #[error("provider plugin `{binary}` not found; looked in: {searched}. Build it with `cargo build --workspace --all-features --bins`, or set PALISADE_PLUGIN_PATH")]
+    NotFound {
+        /// The binary's file name.
+        binary: String,
+        /// Where we looked.
+        searched: String,
+    },
+    /// The plugin could not be started or did not say its port.
+    #[error("provider plugin `{binary}` did not start: {reason}")]
+    Start {
+        /// The binary.
+        binary: String,
+        /// Why.
+        reason: String,
+    },
+    /// The plugin's port could not be dialled.
+    #[error("cannot connect to provider plugin `{binary}` on port {port}: {source}")]
+    Connect {
+        /// The binary.
+        binary: String,
+        /// Its port.
+        port: u16,
+        /// The transport error.
+        source: tonic::transport::Error,
+    },
+}
+
+/// The file name of the plugin binary of `package` (`pulumi-resource-palisade-network`).
+pub fn plugin_binary_name(package: &str) -> String {
+    format!("pulumi-resource-{package}")
+}
+
+/// Finds the plugin binary of `package`: in `PALISADE_PLUGIN_PATH`, beside the running program, in
+/// the cargo target directory the program was built in, then on `PATH`.
+pub fn find_plugin(package: &str) -> Result<PathBuf, HostError> {
+    let binary = plugin_binary_name(package);
+    let mut searched = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(paths) = std::env::var_os("PALISADE_PLUGIN_PATH") {
+        candidates.extend(std::env::split_paths(&paths));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // Beside the program; for tests and examples cargo puts programs one or two levels below the
+        // profile directory (`target/debug/deps`, `target/debug/examples`).
+        let mut dir = exe.parent().map(Path::to_path_buf);
+        for _ in 0..3 {
+            if let Some(d) = dir {
+                candidates.push(d.clone());
+                dir = d.parent().map(Path::to_path_buf);
+            }
+        }
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&paths));
+    }
+    for dir in candidates {
+        let path = dir.join(&binary);
+        if path.is_file() {
+            return Ok(path);
+        }
+        searched.push(dir.display().to_string());
+    }
+    Err(HostError::NotFound { binary, searched: searched.join(", ") })
+}
+
+/// A running provider plugin and a client connected to it.
+#[derive(Debug)]
+pub struct Plugin {
+    binary: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+    client: ResourceProviderClient<Channel>,
+}
+
+impl Plugin {
+    /// Starts the plugin at `path` with extra environment `env`, exactly as the Pulumi engine does:
+    /// reads the port from the first line of its stdout and dials it. Its stderr is passed through.
+    pub async fn start(path: &Path, env: &[(String, String)]) -> Result<Self, HostError> {
+        let binary = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let start_error = |reason: String| HostError::Start { binary: binary.clone(), reason };
+        let mut child = Command::new(path)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| start_error(e.to_string()))?;
+        let stdout = child.stdout.take().ok_or_else(|| start_error("no stdout".into()))?;
+        let mut first_line = String::new();
+        let mut stdout = BufReader::new(stdout);
+        match tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut first_line)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(Ok(_)) => return Err(start_error("it exited before printing its port".into())),
+            Ok(Err(e)) => return Err(start_error(e.to_string())),
+            Err(_) => return Err(start_error(format!("no port line within {}s", START_TIMEOUT.as_secs()))),
+        }
+        // Anything printed after the port line is passed on to stderr, never left to block the plugin.
+        tokio::spawn(async move {
+            let mut lines = stdout.lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+            }
+        });
+        let port: u16 = first_line
+            .trim()
+            .parse()
+            .map_err(|_| start_error(format!("its first line {:?} is not a port number", first_line.trim())))?;
+        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .map_err(|e| HostError::Connect { binary: binary.clone(), port, source: e })?
+            .connect()
+            .await
+            .map_err(|e| HostError::Connect { binary: binary.clone(), port, source: e })?;
+        let client = ResourceProviderClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let stdin = child.stdin.take();
+        Ok(Self { binary, child, stdin, port, client })
+    }
+
+    /// A client for the plugin (cheap to clone; calls may run concurrently).
+    pub fn client(&self) -> ResourceProviderClient<Channel> {
+        self.client.clone()
+    }
+
+    /// The plugin's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The plugin's binary name.
+    pub fn binary(&self) -> &str {
+        &self.binary
+    }
+
+    /// The plugin's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Stops the plugin: closes its stdin (the polite signal), waits briefly, then kills it.
+    /// Returns whether it exited by itself.
+    pub async fn stop(mut self) -> bool {
+        drop(self.stdin.take());
+        match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(_)) => true,
+            _ => {
+                let _ = self.child.kill().await;
+                false
+            }
+        }
+    }
+}
