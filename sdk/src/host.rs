@@ -79,7 +79,10 @@ pub fn find_plugin(package: &str) -> Result<PathBuf, HostError> {
         }
         searched.push(dir.display().to_string());
     }
-    Err(HostError::NotFound { binary, searched: searched.join(", ") })
+    Err(HostError::NotFound {
+        binary,
+        searched: searched.join(", "),
+    })
 }
 
 /// A running provider plugin and a client connected to it.
@@ -96,8 +99,14 @@ impl Plugin {
     /// Starts the plugin at `path` with extra environment `env`, exactly as the Pulumi engine does:
     /// reads the port from the first line of its stdout and dials it. Its stderr is passed through.
     pub async fn start(path: &Path, env: &[(String, String)]) -> Result<Self, HostError> {
-        let binary = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let start_error = |reason: String| HostError::Start { binary: binary.clone(), reason };
+        let binary = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let start_error = |reason: String| HostError::Start {
+            binary: binary.clone(),
+            reason,
+        };
         let mut child = Command::new(path)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
@@ -106,14 +115,22 @@ impl Plugin {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| start_error(e.to_string()))?;
-        let stdout = child.stdout.take().ok_or_else(|| start_error("no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| start_error("no stdout".into()))?;
         let mut first_line = String::new();
         let mut stdout = BufReader::new(stdout);
         match tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut first_line)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(Ok(_)) => return Err(start_error("it exited before printing its port".into())),
             Ok(Err(e)) => return Err(start_error(e.to_string())),
-            Err(_) => return Err(start_error(format!("no port line within {}s", START_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Err(start_error(format!(
+                    "no port line within {}s",
+                    START_TIMEOUT.as_secs()
+                )))
+            }
         }
         // Anything printed after the port line is passed on to stderr, never left to block the plugin.
         tokio::spawn(async move {
@@ -122,18 +139,35 @@ impl Plugin {
                 eprintln!("{line}");
             }
         });
-        let port: u16 = first_line
-            .trim()
-            .parse()
-            .map_err(|_| start_error(format!("its first line {:?} is not a port number", first_line.trim())))?;
+        let port: u16 = first_line.trim().parse().map_err(|_| {
+            start_error(format!(
+                "its first line {:?} is not a port number",
+                first_line.trim()
+            ))
+        })?;
         let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .map_err(|e| HostError::Connect { binary: binary.clone(), port, source: e })?
+            .map_err(|e| HostError::Connect {
+                binary: binary.clone(),
+                port,
+                source: e,
+            })?
             .connect()
             .await
-            .map_err(|e| HostError::Connect { binary: binary.clone(), port, source: e })?;
-        let client = ResourceProviderClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+            .map_err(|e| HostError::Connect {
+                binary: binary.clone(),
+                port,
+                source: e,
+            })?;
+        let client =
+            ResourceProviderClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let stdin = child.stdin.take();
-        Ok(Self { binary, child, stdin, port, client })
+        Ok(Self {
+            binary,
+            child,
+            stdin,
+            port,
+            client,
+        })
     }
 
     /// A client for the plugin (cheap to clone; calls may run concurrently).

@@ -4,7 +4,14 @@
 //! This crate never links the AWS SDK: it drives the provider plugins (`pulumi-resource-palisade-*`)
 //! over Pulumi's resource-provider protocol, exactly as the Pulumi engine would.
 
+pub mod account;
+pub mod cli;
 pub mod host;
+pub mod preview;
+pub mod render;
+pub mod stack;
 
+pub use account::{Access, Account};
 pub use palisade_network as network;
 pub use palisade_provider_kit as kit;
+pub use stack::Stack;

@@ -20,7 +20,10 @@ pub const REGION: &str = "us-east-1";
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// A running emulator; stopped on drop.
@@ -45,12 +48,17 @@ impl Emulator {
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
         let stdout = child.stdout.take().context("emulator stdout")?;
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).context("reading the emulator's port")?;
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the emulator's port")?;
         let port: u16 = match line.trim().parse() {
             Ok(port) => port,
             Err(_) => {
                 let _ = child.kill();
-                bail!("the emulator printed {:?} instead of its port; see its stderr above", line.trim());
+                bail!(
+                    "the emulator printed {:?} instead of its port; see its stderr above",
+                    line.trim()
+                );
             }
         };
         let stdin = child.stdin.take();
@@ -66,7 +74,10 @@ impl Emulator {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("the emulator did not accept connections on port {} within 5s", self.port)
+        bail!(
+            "the emulator did not accept connections on port {} within 5s",
+            self.port
+        )
     }
 
     /// The endpoint URL (`http://127.0.0.1:<port>`).
@@ -99,7 +110,8 @@ impl Emulator {
     /// Provider configuration (`Configure` args) for `account`: the default account directly, any
     /// other by assuming a role in it.
     pub fn account_config(&self, account: &str) -> Json {
-        let mut config = json!({"region": REGION, "endpoint": self.endpoint(), "accountId": account});
+        let mut config =
+            json!({"region": REGION, "endpoint": self.endpoint(), "accountId": account});
         if account != DEFAULT_ACCOUNT {
             config["assumeRole"] = json!({
                 "roleArn": format!("arn:aws:iam::{account}:role/palisade-deployment"),
@@ -147,7 +159,11 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let path = target.join(profile).join(&binary);
     if !path.is_file() {
         bail!(
@@ -156,4 +172,306 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// A provider plugin started for tests, with one call per lifecycle step (plain JSON in and out).
+pub mod provider {
+    use palisade::host::Plugin;
+    use palisade_proto::prost_types::Struct;
+    use palisade_proto::pulumirpc as rpc;
+    use palisade_proto::ResourceProviderClient;
+    use palisade_provider_kit::value::{decode_struct, encode_struct, map_from_json, map_to_json};
+    use serde_json::Value as Json;
+    use tonic::transport::Channel;
+
+    use super::{plugin_path, Emulator};
+
+    /// A configured provider plugin for one account.
+    #[derive(Debug)]
+    pub struct TestProvider {
+        plugin: Plugin,
+        client: ResourceProviderClient<Channel>,
+        package: String,
+        stack: String,
+    }
+
+    /// A created resource.
+    #[derive(Debug, Clone)]
+    pub struct Live {
+        /// Its URN.
+        pub urn: String,
+        /// Its type token.
+        pub token: String,
+        /// Its physical id.
+        pub id: String,
+        /// Its checked inputs (wire form, secrets kept).
+        pub inputs: Struct,
+        /// Its outputs (wire form, secrets kept).
+        pub outputs: Struct,
+    }
+
+    impl Live {
+        /// The outputs as plain JSON.
+        pub fn outputs_json(&self) -> Json {
+            plain(&self.outputs)
+        }
+    }
+
+    /// A struct as plain JSON (secrets revealed); panics on unknowns, which tests never expect here.
+    pub fn plain(value: &Struct) -> Json {
+        map_to_json(&decode_struct(value)).expect("known values")
+    }
+
+    fn wire(json: &Json) -> Struct {
+        encode_struct(&map_from_json(json))
+    }
+
+    /// The changes a Diff reported: property → kind name, plus whether it replaces.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Changes {
+        /// Property → `ADD`, `UPDATE`, `DELETE_REPLACE`, ...
+        pub detailed: std::collections::BTreeMap<String, String>,
+        /// Properties forcing replacement.
+        pub replaces: Vec<String>,
+        /// Delete the old one before creating the new.
+        pub delete_before_replace: bool,
+    }
+
+    impl Changes {
+        /// Whether nothing changed.
+        pub fn is_empty(&self) -> bool {
+            self.detailed.is_empty()
+        }
+    }
+
+    impl TestProvider {
+        /// Starts the plugin of `package` configured for `account` of `emulator`; URNs use `stack`.
+        pub async fn start(emulator: &Emulator, package: &str, account: &str, stack: &str) -> Self {
+            let plugin = Plugin::start(
+                &plugin_path(package).expect("plugin built"),
+                &emulator.plugin_env(),
+            )
+            .await
+            .expect("plugin starts");
+            let mut client = plugin.client();
+            client
+                .configure(rpc::ConfigureRequest {
+                    args: Some(wire(&emulator.account_config(account))),
+                    accept_secrets: true,
+                    ..Default::default()
+                })
+                .await
+                .expect("configure");
+            Self {
+                plugin,
+                client,
+                package: package.to_string(),
+                stack: stack.to_string(),
+            }
+        }
+
+        /// The token of resource `name` of this package.
+        pub fn token(&self, name: &str) -> String {
+            format!("{}:index:{name}", self.package)
+        }
+
+        /// The URN of `name` of type `resource`.
+        pub fn urn(&self, resource: &str, name: &str) -> String {
+            format!(
+                "urn:pulumi:{}::palisade-tests::{}::{name}",
+                self.stack,
+                self.token(resource)
+            )
+        }
+
+        /// Check; `Err` holds `property: reason` for each failure.
+        pub async fn check(
+            &self,
+            resource: &str,
+            name: &str,
+            olds: Option<&Struct>,
+            news: &Json,
+        ) -> Result<Struct, Vec<String>> {
+            let response = self
+                .client
+                .clone()
+                .check(rpc::CheckRequest {
+                    urn: self.urn(resource, name),
+                    olds: olds.cloned(),
+                    news: Some(wire(news)),
+                    random_seed: name.as_bytes().to_vec(),
+                    name: name.to_string(),
+                    r#type: self.token(resource),
+                    ..Default::default()
+                })
+                .await
+                .expect("check call")
+                .into_inner();
+            if response.failures.is_empty() {
+                Ok(response.inputs.unwrap_or_default())
+            } else {
+                Err(response
+                    .failures
+                    .into_iter()
+                    .map(|f| format!("{}: {}", f.property, f.reason))
+                    .collect())
+            }
+        }
+
+        /// Check then Create.
+        pub async fn create(
+            &self,
+            resource: &str,
+            name: &str,
+            news: &Json,
+        ) -> Result<Live, tonic::Status> {
+            let inputs = self
+                .check(resource, name, None, news)
+                .await
+                .unwrap_or_else(|f| panic!("check failed: {f:?}"));
+            let urn = self.urn(resource, name);
+            let created = self
+                .client
+                .clone()
+                .create(rpc::CreateRequest {
+                    urn: urn.clone(),
+                    properties: Some(inputs.clone()),
+                    timeout: 120.0,
+                    name: name.to_string(),
+                    r#type: self.token(resource),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok(Live {
+                urn,
+                token: self.token(resource),
+                id: created.id,
+                inputs,
+                outputs: created.properties.unwrap_or_default(),
+            })
+        }
+
+        /// Read; `None` when gone. Returns (outputs, inputs).
+        pub async fn read(&self, live: &Live) -> Option<(Struct, Struct)> {
+            let read = self
+                .client
+                .clone()
+                .read(rpc::ReadRequest {
+                    id: live.id.clone(),
+                    urn: live.urn.clone(),
+                    properties: Some(live.outputs.clone()),
+                    inputs: Some(live.inputs.clone()),
+                    r#type: live.token.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("read")
+                .into_inner();
+            (!read.id.is_empty()).then(|| {
+                (
+                    read.properties.unwrap_or_default(),
+                    read.inputs.unwrap_or_default(),
+                )
+            })
+        }
+
+        /// Diff of `news` (already checked) against `old_inputs`.
+        pub async fn diff(&self, live: &Live, old_inputs: &Struct, news: &Struct) -> Changes {
+            use rpc::property_diff::Kind;
+            let response = self
+                .client
+                .clone()
+                .diff(rpc::DiffRequest {
+                    id: live.id.clone(),
+                    urn: live.urn.clone(),
+                    olds: Some(live.outputs.clone()),
+                    news: Some(news.clone()),
+                    old_inputs: Some(old_inputs.clone()),
+                    r#type: live.token.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("diff")
+                .into_inner();
+            let detailed = response
+                .detailed_diff
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        Kind::try_from(v.kind)
+                            .map(|k| k.as_str_name().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            Changes {
+                detailed,
+                replaces: response.replaces,
+                delete_before_replace: response.delete_before_replace,
+            }
+        }
+
+        /// Check the new declaration against the live resource's inputs, then Diff.
+        pub async fn plan(
+            &self,
+            live: &Live,
+            resource: &str,
+            name: &str,
+            news: &Json,
+        ) -> (Struct, Changes) {
+            let checked = self
+                .check(resource, name, Some(&live.inputs), news)
+                .await
+                .unwrap_or_else(|f| panic!("check failed: {f:?}"));
+            let changes = self.diff(live, &live.inputs, &checked).await;
+            (checked, changes)
+        }
+
+        /// Update `live` to `news` (checked inputs); returns the new state.
+        pub async fn update(&self, live: &Live, news: Struct) -> Result<Live, tonic::Status> {
+            let updated = self
+                .client
+                .clone()
+                .update(rpc::UpdateRequest {
+                    id: live.id.clone(),
+                    urn: live.urn.clone(),
+                    olds: Some(live.outputs.clone()),
+                    news: Some(news.clone()),
+                    old_inputs: Some(live.inputs.clone()),
+                    timeout: 120.0,
+                    r#type: live.token.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            Ok(Live {
+                inputs: news,
+                outputs: updated.properties.unwrap_or_default(),
+                ..live.clone()
+            })
+        }
+
+        /// Delete.
+        pub async fn delete(&self, live: &Live) -> Result<(), tonic::Status> {
+            self.client
+                .clone()
+                .delete(rpc::DeleteRequest {
+                    id: live.id.clone(),
+                    urn: live.urn.clone(),
+                    properties: Some(live.outputs.clone()),
+                    timeout: 120.0,
+                    r#type: live.token.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ())
+        }
+
+        /// Stops the plugin.
+        pub async fn stop(self) {
+            self.plugin.stop().await;
+        }
+    }
 }

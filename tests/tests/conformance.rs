@@ -7,7 +7,9 @@ use palisade::host::Plugin;
 use palisade_proto::prost_types::Struct;
 use palisade_proto::pulumirpc::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
 use palisade_proto::ResourceProviderClient;
-use palisade_provider_kit::value::{decode_struct, encode_struct, map_from_json, map_to_json, PropertyValue, UNKNOWN};
+use palisade_provider_kit::value::{
+    decode_struct, encode_struct, map_from_json, map_to_json, PropertyValue, UNKNOWN,
+};
 use palisade_tests::{plugin_path, Emulator, DEFAULT_ACCOUNT};
 use serde_json::{json, Value as Json};
 use tonic::transport::Channel;
@@ -24,22 +26,36 @@ fn plain(value: &Option<Struct>) -> Json {
 }
 
 async fn start_network(emulator: &Emulator) -> (Plugin, ResourceProviderClient<Channel>) {
-    let plugin = Plugin::start(&plugin_path("palisade-network").expect("plugin built"), &emulator.plugin_env())
-        .await
-        .expect("plugin starts");
+    let plugin = Plugin::start(
+        &plugin_path("palisade-network").expect("plugin built"),
+        &emulator.plugin_env(),
+    )
+    .await
+    .expect("plugin starts");
     let client = plugin.client();
     (plugin, client)
 }
 
-async fn configure(client: &mut ResourceProviderClient<Channel>, args: Json) -> rpc::ConfigureResponse {
+async fn configure(
+    client: &mut ResourceProviderClient<Channel>,
+    args: Json,
+) -> rpc::ConfigureResponse {
     client
-        .configure(rpc::ConfigureRequest { args: wire(args), accept_secrets: true, ..Default::default() })
+        .configure(rpc::ConfigureRequest {
+            args: wire(args),
+            accept_secrets: true,
+            ..Default::default()
+        })
         .await
         .expect("configure")
         .into_inner()
 }
 
-async fn check(client: &mut ResourceProviderClient<Channel>, olds: Json, news: Json) -> rpc::CheckResponse {
+async fn check(
+    client: &mut ResourceProviderClient<Channel>,
+    olds: Json,
+    news: Json,
+) -> rpc::CheckResponse {
     client
         .check(rpc::CheckRequest {
             urn: URN.into(),
@@ -55,7 +71,12 @@ async fn check(client: &mut ResourceProviderClient<Channel>, olds: Json, news: J
         .into_inner()
 }
 
-async fn diff(client: &mut ResourceProviderClient<Channel>, id: &str, olds: &Option<Struct>, news: &Option<Struct>) -> rpc::DiffResponse {
+async fn diff(
+    client: &mut ResourceProviderClient<Channel>,
+    id: &str,
+    olds: &Option<Struct>,
+    news: &Option<Struct>,
+) -> rpc::DiffResponse {
     client
         .diff(rpc::DiffRequest {
             id: id.into(),
@@ -80,25 +101,54 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     // Identity and schema.
     let info = client.get_plugin_info(()).await.expect("info").into_inner();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    let handshake = client.handshake(rpc::ProviderHandshakeRequest::default()).await.expect("handshake").into_inner();
+    let handshake = client
+        .handshake(rpc::ProviderHandshakeRequest::default())
+        .await
+        .expect("handshake")
+        .into_inner();
     assert!(handshake.accept_secrets);
-    let schema = client.get_schema(rpc::GetSchemaRequest::default()).await.expect("schema").into_inner();
+    let schema = client
+        .get_schema(rpc::GetSchemaRequest::default())
+        .await
+        .expect("schema")
+        .into_inner();
     let schema: Json = serde_json::from_str(&schema.schema).expect("schema is JSON");
     assert_eq!(schema["name"], "palisade-network");
-    assert_eq!(schema["resources"][VPC]["inputProperties"]["cidrBlock"]["willReplaceOnChanges"], true);
+    assert_eq!(
+        schema["resources"][VPC]["inputProperties"]["cidrBlock"]["willReplaceOnChanges"],
+        true
+    );
 
     // Provider configuration: checked, then applied without touching the network.
     let bad = client
-        .check_config(rpc::CheckRequest { news: wire(json!({"region": "Frankfurt", "regoin": "x"})), ..Default::default() })
+        .check_config(rpc::CheckRequest {
+            news: wire(json!({"region": "Frankfurt", "regoin": "x"})),
+            ..Default::default()
+        })
         .await
         .expect("check config")
         .into_inner();
-    let bad: Vec<(String, String)> = bad.failures.into_iter().map(|f| (f.property, f.reason)).collect();
-    assert!(bad.iter().any(|(p, r)| p == "region" && r.contains("eu-west-1")), "{bad:?}");
-    assert!(bad.iter().any(|(p, r)| p == "regoin" && r.contains("did you mean `region`")), "{bad:?}");
+    let bad: Vec<(String, String)> = bad
+        .failures
+        .into_iter()
+        .map(|f| (f.property, f.reason))
+        .collect();
+    assert!(
+        bad.iter()
+            .any(|(p, r)| p == "region" && r.contains("eu-west-1")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|(p, r)| p == "regoin" && r.contains("did you mean `region`")),
+        "{bad:?}"
+    );
     let good_config = emulator.account_config(DEFAULT_ACCOUNT);
     let good = client
-        .check_config(rpc::CheckRequest { news: wire(good_config.clone()), ..Default::default() })
+        .check_config(rpc::CheckRequest {
+            news: wire(good_config.clone()),
+            ..Default::default()
+        })
         .await
         .expect("check config")
         .into_inner();
@@ -107,7 +157,12 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     assert!(configured.supports_preview && configured.accept_secrets);
 
     // Check: defaults filled; bad input named with the fix; unknowns accepted.
-    let checked = check(&mut client, json!({}), json!({"cidrBlock": "10.20.0.0/16", "tags": {"team": "ml"}})).await;
+    let checked = check(
+        &mut client,
+        json!({}),
+        json!({"cidrBlock": "10.20.0.0/16", "tags": {"team": "ml"}}),
+    )
+    .await;
     assert!(checked.failures.is_empty(), "{:?}", checked.failures);
     let inputs = checked.inputs.clone();
     assert_eq!(
@@ -115,19 +170,53 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
         json!({"cidrBlock": "10.20.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": true,
                "instanceTenancy": "default", "tags": {"team": "ml"}})
     );
-    let rejected = check(&mut client, json!({}), json!({"cidrBlock": "10.20.0.1/8", "cidr": "x", "tags": {"palisade:urn": "x"}})).await;
-    let rejected: Vec<String> = rejected.failures.iter().map(|f| format!("{}: {}", f.property, f.reason)).collect();
-    assert!(rejected.iter().any(|f| f.starts_with("cidrBlock: ") && f.contains("host bits")), "{rejected:?}");
-    assert!(rejected.iter().any(|f| f.starts_with("cidr: unknown property")), "{rejected:?}");
-    assert!(rejected.iter().any(|f| f.starts_with("tags: ") && f.contains("reserved prefix")), "{rejected:?}");
+    let rejected = check(
+        &mut client,
+        json!({}),
+        json!({"cidrBlock": "10.20.0.1/8", "cidr": "x", "tags": {"palisade:urn": "x"}}),
+    )
+    .await;
+    let rejected: Vec<String> = rejected
+        .failures
+        .iter()
+        .map(|f| format!("{}: {}", f.property, f.reason))
+        .collect();
+    assert!(
+        rejected
+            .iter()
+            .any(|f| f.starts_with("cidrBlock: ") && f.contains("host bits")),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected
+            .iter()
+            .any(|f| f.starts_with("cidr: unknown property")),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected
+            .iter()
+            .any(|f| f.starts_with("tags: ") && f.contains("reserved prefix")),
+        "{rejected:?}"
+    );
     let missing = check(&mut client, json!({}), json!({})).await;
     assert_eq!(missing.failures[0].property, "cidrBlock");
     let with_unknown = check(&mut client, json!({}), json!({"cidrBlock": UNKNOWN})).await;
-    assert!(with_unknown.failures.is_empty(), "{:?}", with_unknown.failures);
+    assert!(
+        with_unknown.failures.is_empty(),
+        "{:?}",
+        with_unknown.failures
+    );
 
     // Create, previewed: nothing is made, computed outputs are unknown.
     let preview = client
-        .create(rpc::CreateRequest { urn: URN.into(), properties: inputs.clone(), preview: true, r#type: VPC.into(), ..Default::default() })
+        .create(rpc::CreateRequest {
+            urn: URN.into(),
+            properties: inputs.clone(),
+            preview: true,
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("preview create")
         .into_inner();
@@ -137,7 +226,13 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
 
     // Create, for real.
     let created = client
-        .create(rpc::CreateRequest { urn: URN.into(), properties: inputs.clone(), timeout: 60.0, r#type: VPC.into(), ..Default::default() })
+        .create(rpc::CreateRequest {
+            urn: URN.into(),
+            properties: inputs.clone(),
+            timeout: 60.0,
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("create")
         .into_inner();
@@ -146,7 +241,11 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     assert_eq!(outputs["vpcId"], created.id.as_str());
     assert_eq!(outputs["ownerId"], DEFAULT_ACCOUNT);
     assert_eq!(outputs["enableDnsHostnames"], true);
-    assert_eq!(outputs["tags"], json!({"team": "ml"}), "ownership tags are not shown as user tags");
+    assert_eq!(
+        outputs["tags"],
+        json!({"team": "ml"}),
+        "ownership tags are not shown as user tags"
+    );
 
     // Read gives the same state; a diff of the read inputs against the declaration is empty.
     let read = client
@@ -167,18 +266,28 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     assert_eq!(same.changes, DiffChanges::DiffNone as i32, "{same:?}");
 
     // Diff kinds: a DNS change updates in place; a new CIDR replaces.
-    let news = wire(json!({"cidrBlock": "10.20.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": false,
-                           "instanceTenancy": "default", "tags": {"team": "ml", "env": "dev"}}));
+    let news = wire(
+        json!({"cidrBlock": "10.20.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": false,
+                           "instanceTenancy": "default", "tags": {"team": "ml", "env": "dev"}}),
+    );
     let update = diff(&mut client, &created.id, &inputs, &news).await;
     assert_eq!(update.changes, DiffChanges::DiffSome as i32);
     assert!(update.replaces.is_empty(), "{update:?}");
-    assert_eq!(update.detailed_diff["enableDnsHostnames"].kind, Kind::Update as i32);
+    assert_eq!(
+        update.detailed_diff["enableDnsHostnames"].kind,
+        Kind::Update as i32
+    );
     assert_eq!(update.detailed_diff["tags"].kind, Kind::Update as i32);
-    let moved = wire(json!({"cidrBlock": "10.30.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": true,
-                            "instanceTenancy": "default", "tags": {"team": "ml"}}));
+    let moved = wire(
+        json!({"cidrBlock": "10.30.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": true,
+                            "instanceTenancy": "default", "tags": {"team": "ml"}}),
+    );
     let replace = diff(&mut client, &created.id, &inputs, &moved).await;
     assert_eq!(replace.replaces, vec!["cidrBlock".to_string()]);
-    assert_eq!(replace.detailed_diff["cidrBlock"].kind, Kind::UpdateReplace as i32);
+    assert_eq!(
+        replace.detailed_diff["cidrBlock"].kind,
+        Kind::UpdateReplace as i32
+    );
     assert!(!replace.delete_before_replace, "a VPC has no fixed name");
 
     // Update in place.
@@ -212,24 +321,45 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     };
     client.delete(delete()).await.expect("delete");
     let gone = client
-        .read(rpc::ReadRequest { id: created.id.clone(), urn: URN.into(), r#type: VPC.into(), ..Default::default() })
+        .read(rpc::ReadRequest {
+            id: created.id.clone(),
+            urn: URN.into(),
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("read after delete")
         .into_inner();
     assert_eq!(gone.id, "", "a deleted VPC reads as gone");
-    client.delete(delete()).await.expect("deleting again succeeds");
+    client
+        .delete(delete())
+        .await
+        .expect("deleting again succeeds");
 
     // Unsupported calls answer UNIMPLEMENTED; unknown types are named.
-    let call = client.call(rpc::CallRequest::default()).await.expect_err("no Call");
+    let call = client
+        .call(rpc::CallRequest::default())
+        .await
+        .expect_err("no Call");
     assert_eq!(call.code(), tonic::Code::Unimplemented);
     let unknown = client
-        .check(rpc::CheckRequest { urn: "urn:pulumi:s::p::palisade-network:index:Nope::n".into(), ..Default::default() })
+        .check(rpc::CheckRequest {
+            urn: "urn:pulumi:s::p::palisade-network:index:Nope::n".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown type");
     assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
-    assert!(unknown.message().contains("palisade-network:index:Vpc"), "{}", unknown.message());
+    assert!(
+        unknown.message().contains("palisade-network:index:Vpc"),
+        "{}",
+        unknown.message()
+    );
 
-    assert!(plugin.stop().await, "the plugin exits when its stdin closes");
+    assert!(
+        plugin.stop().await,
+        "the plugin exits when its stdin closes"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +370,10 @@ async fn configure_makes_no_network_call_and_the_first_operation_reports_the_end
     // An endpoint that records any connection made to it.
     let trap = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     trap.set_nonblocking(true).expect("nonblocking");
-    let trap_url = format!("http://127.0.0.1:{}", trap.local_addr().expect("addr").port());
+    let trap_url = format!(
+        "http://127.0.0.1:{}",
+        trap.local_addr().expect("addr").port()
+    );
     let started = Instant::now();
     configure(
         &mut client,
@@ -250,17 +383,35 @@ async fn configure_makes_no_network_call_and_the_first_operation_reports_the_end
     .await;
     let configure_time = started.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(trap.accept().is_err(), "Configure connected to the endpoint");
-    assert!(configure_time < Duration::from_secs(1), "Configure took {configure_time:?}");
+    assert!(
+        trap.accept().is_err(),
+        "Configure connected to the endpoint"
+    );
+    assert!(
+        configure_time < Duration::from_secs(1),
+        "Configure took {configure_time:?}"
+    );
 
     // A refused endpoint: Configure still succeeds; the first real call fails with a clear error.
     drop(trap);
     let checked = check(&mut client, json!({}), json!({"cidrBlock": "10.0.0.0/16"})).await;
     let error = client
-        .create(rpc::CreateRequest { urn: URN.into(), properties: checked.inputs, timeout: 5.0, r#type: VPC.into(), ..Default::default() })
+        .create(rpc::CreateRequest {
+            urn: URN.into(),
+            properties: checked.inputs,
+            timeout: 5.0,
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect_err("nothing listens there");
-    assert!(error.message().contains("AssumeRole") || error.message().contains("dispatch") || error.message().contains("connect"), "{}", error.message());
+    assert!(
+        error.message().contains("AssumeRole")
+            || error.message().contains("dispatch")
+            || error.message().contains("connect"),
+        "{}",
+        error.message()
+    );
     plugin.stop().await;
 }
 
@@ -273,26 +424,52 @@ async fn secrets_given_as_inputs_stay_secret_in_outputs() {
     let mut news = map_from_json(&json!({"cidrBlock": "10.40.0.0/16"}));
     news.insert(
         "tags".into(),
-        PropertyValue::Secret(Box::new(PropertyValue::Object(map_from_json(&json!({"owner": "alice"}))))),
+        PropertyValue::Secret(Box::new(PropertyValue::Object(map_from_json(
+            &json!({"owner": "alice"}),
+        )))),
     );
     let checked = check(&mut client, json!({}), Json::Null).await; // warm-up call on an empty input
     assert!(!checked.failures.is_empty());
     let checked = client
-        .check(rpc::CheckRequest { urn: URN.into(), news: Some(encode_struct(&news)), r#type: VPC.into(), ..Default::default() })
+        .check(rpc::CheckRequest {
+            urn: URN.into(),
+            news: Some(encode_struct(&news)),
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("check")
         .into_inner();
-    assert!(matches!(decode_struct(checked.inputs.as_ref().expect("inputs"))["tags"], PropertyValue::Secret(_)));
+    assert!(matches!(
+        decode_struct(checked.inputs.as_ref().expect("inputs"))["tags"],
+        PropertyValue::Secret(_)
+    ));
     let created = client
-        .create(rpc::CreateRequest { urn: URN.into(), properties: checked.inputs, timeout: 60.0, r#type: VPC.into(), ..Default::default() })
+        .create(rpc::CreateRequest {
+            urn: URN.into(),
+            properties: checked.inputs,
+            timeout: 60.0,
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("create")
         .into_inner();
     let outputs = decode_struct(created.properties.as_ref().expect("outputs"));
-    assert!(matches!(outputs["tags"], PropertyValue::Secret(_)), "{:?}", outputs["tags"]);
+    assert!(
+        matches!(outputs["tags"], PropertyValue::Secret(_)),
+        "{:?}",
+        outputs["tags"]
+    );
     assert!(!matches!(outputs["vpcId"], PropertyValue::Secret(_)));
     client
-        .delete(rpc::DeleteRequest { id: created.id, urn: URN.into(), properties: created.properties, r#type: VPC.into(), ..Default::default() })
+        .delete(rpc::DeleteRequest {
+            id: created.id,
+            urn: URN.into(),
+            properties: created.properties,
+            r#type: VPC.into(),
+            ..Default::default()
+        })
         .await
         .expect("delete");
     plugin.stop().await;

@@ -412,6 +412,7 @@ mod tests {
 
     struct Thing;
     impl ResourceType for Thing {
+        const PACKAGE: &'static str = "test";
         const NAME: &'static str = "Thing";
         const DOC: &'static str = "A thing.";
         const AUTONAME: Option<AutoName> = Some(AutoName {

@@ -100,6 +100,23 @@ pub enum ProviderError {
 /// Result of provider operations.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
+/// Turns "not found" into `None`: for reads of things that may be gone, and deletes of things
+/// already deleted.
+pub trait OrGone<T> {
+    /// `Ok(None)` when the error says the thing does not exist.
+    fn or_gone(self) -> Result<Option<T>>;
+}
+
+impl<T> OrGone<T> for Result<T> {
+    fn or_gone(self) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// What kind of AWS error a code is; each code is classified here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AwsErrorKind {

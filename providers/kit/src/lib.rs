@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod policy;
 pub mod resource;
 pub mod schema;
 pub mod tags;
@@ -43,7 +44,7 @@ pub mod prelude {
     #[cfg(feature = "server")]
     pub use crate::{
         aws::aws_error,
-        error::{AwsErrorKind, ProviderError, Result},
+        error::{AwsErrorKind, OrGone, ProviderError, Result},
         provider::{
             Context, CreateRequest, Created, DeleteRequest, Function, ReadRequest, Resource,
             UpdateRequest,

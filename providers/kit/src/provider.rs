@@ -514,6 +514,12 @@ impl Provider {
 
     /// Adds resource type `R`.
     pub fn resource<R: Resource>(mut self) -> Self {
+        debug_assert_eq!(
+            R::PACKAGE,
+            self.package.name,
+            "{} belongs to another package",
+            R::NAME
+        );
         let token = self.package.token(R::NAME);
         self.package.resources.push(R::schema());
         self.resources.insert(token, Box::new(Typed(R::default())));
@@ -522,6 +528,12 @@ impl Provider {
 
     /// Adds function `F`.
     pub fn function<F: Function>(mut self) -> Self {
+        debug_assert_eq!(
+            F::PACKAGE,
+            self.package.name,
+            "{} belongs to another package",
+            F::NAME
+        );
         let token = self.package.token(F::NAME);
         self.package.functions.push(F::schema());
         self.functions

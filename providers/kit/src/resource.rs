@@ -10,6 +10,8 @@ use crate::schema::{Properties, ResourceSchema};
 
 /// A resource type: its name, its typed inputs and outputs, and its validation rules.
 pub trait ResourceType: Send + Sync + 'static {
+    /// The package that offers it (`palisade-network`).
+    const PACKAGE: &'static str;
     /// Name within the package (`Vpc` becomes `palisade-network:index:Vpc`).
     const NAME: &'static str;
     /// What the resource is, for the schema and the docs.
@@ -29,6 +31,11 @@ pub trait ResourceType: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The type token (`palisade-network:index:Vpc`).
+    fn token() -> String {
+        format!("{}:index:{}", Self::PACKAGE, Self::NAME)
+    }
+
     /// The resource's schema entry.
     fn schema() -> ResourceSchema {
         ResourceSchema {
@@ -42,6 +49,8 @@ pub trait ResourceType: Send + Sync + 'static {
 
 /// A function offered through `Invoke`.
 pub trait FunctionType: Send + Sync + 'static {
+    /// The package that offers it.
+    const PACKAGE: &'static str;
     /// Name within the package (`getLatestApprovedModelPackage`).
     const NAME: &'static str;
     /// What the function returns.

@@ -13,22 +13,39 @@ pub(crate) async fn client(ctx: &Context) -> Result<Client> {
 }
 
 /// Tags to put on a new resource of `kind`: the user's plus the ownership tags.
-pub(crate) fn tag_specification(ctx: &Context, kind: Ec2ResourceType, user: &BTreeMap<String, String>) -> TagSpecification {
-    TagSpecification::builder().resource_type(kind).set_tags(Some(to_ec2_tags(&ctx.tags(user)))).build()
+pub(crate) fn tag_specification(
+    ctx: &Context,
+    kind: Ec2ResourceType,
+    user: &BTreeMap<String, String>,
+) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(to_ec2_tags(&ctx.tags(user))))
+        .build()
 }
 
 pub(crate) fn to_ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// The user's tags among EC2's tags (ownership and `aws:` tags left out).
 pub(crate) fn from_ec2_tags(tags: &[Tag]) -> BTreeMap<String, String> {
-    user_tags(tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))))
+    user_tags(tags.iter().filter_map(|t| {
+        Some((
+            t.key()?.to_string(),
+            t.value().unwrap_or_default().to_string(),
+        ))
+    }))
 }
 
 /// A filter matching resources that carry `urn` in their ownership tag.
 pub(crate) fn owned_by(urn: &str) -> Filter {
-    Filter::builder().name(format!("tag:{URN_TAG}")).values(urn).build()
+    Filter::builder()
+        .name(format!("tag:{URN_TAG}"))
+        .values(urn)
+        .build()
 }
 
 /// Brings a resource's user tags from `old` to `new`: removes what went, writes what changed.
@@ -38,13 +55,24 @@ pub(crate) async fn update_tags(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let removed: Vec<Tag> =
-        old.keys().filter(|k| !new.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
+    let removed: Vec<Tag> = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
     if !removed.is_empty() {
-        ec2.delete_tags().resources(id).set_tags(Some(removed)).send().await.map_err(|e| aws_error("DeleteTags", e))?;
+        ec2.delete_tags()
+            .resources(id)
+            .set_tags(Some(removed))
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteTags", e))?;
     }
-    let changed: BTreeMap<String, String> =
-        new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let changed: BTreeMap<String, String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if !changed.is_empty() {
         ec2.create_tags()
             .resources(id)
@@ -54,4 +82,44 @@ pub(crate) async fn update_tags(
             .map_err(|e| aws_error("CreateTags", e))?;
     }
     Ok(())
+}
+
+/// Logs and returns the id of a resource an interrupted earlier run created for this URN.
+pub(crate) fn adopting(kind: &str, id: String, urn: &str) -> String {
+    tracing::info!(kind, id, urn, "adopting what an earlier run created");
+    id
+}
+
+/// The network interfaces matching `filter`, described for an error message.
+pub(crate) async fn network_interfaces(ec2: &Client, filter: Filter) -> Vec<String> {
+    let Ok(output) = ec2
+        .describe_network_interfaces()
+        .filters(filter)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    output
+        .network_interfaces()
+        .iter()
+        .map(|n| {
+            format!(
+                "network interface {} ({})",
+                n.network_interface_id().unwrap_or("?"),
+                n.description()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or("no description")
+            )
+        })
+        .collect()
+}
+
+/// A list of dependents for an error message.
+pub(crate) fn listing(items: Vec<String>) -> String {
+    if items.is_empty() {
+        "nothing Palisade could list".into()
+    } else {
+        items.join(", ")
+    }
 }

@@ -4,22 +4,30 @@ use serde_json::Value as Json;
 
 /// Parses an IPv4 CIDR block; the error says what is wrong.
 pub fn parse_cidr(text: &str) -> Result<([u8; 4], u8), String> {
-    let (address, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} is not a CIDR block; expected an address and a prefix such as 10.0.0.0/16"))?;
+    let (address, prefix) = text.split_once('/').ok_or_else(|| {
+        format!(
+            "{text:?} is not a CIDR block; expected an address and a prefix such as 10.0.0.0/16"
+        )
+    })?;
     let octets: Vec<&str> = address.split('.').collect();
     let parsed: Option<Vec<u8>> = octets.iter().map(|o| o.parse::<u8>().ok()).collect();
     let octets: [u8; 4] = match parsed {
         Some(v) if v.len() == 4 => [v[0], v[1], v[2], v[3]],
-        _ => return Err(format!("{text:?} is not a CIDR block; {address:?} is not an IPv4 address")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a CIDR block; {address:?} is not an IPv4 address"
+            ))
+        }
     };
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| format!("{text:?} is not a CIDR block; the prefix must be a number from 0 to 32"))?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
+        format!("{text:?} is not a CIDR block; the prefix must be a number from 0 to 32")
+    })?;
     let bits = u32::from_be_bytes(octets);
-    let host_bits = if prefix == 0 { u32::MAX } else { (1u32 << (32 - prefix)) - 1 };
+    let host_bits = if prefix == 0 {
+        u32::MAX
+    } else {
+        (1u32 << (32 - prefix)) - 1
+    };
     if bits & host_bits != 0 {
         let network = (bits & !host_bits).to_be_bytes();
         return Err(format!(
@@ -37,7 +45,9 @@ pub fn vpc_cidr(value: &Json) -> Result<(), String> {
     if (16..=28).contains(&prefix) {
         Ok(())
     } else {
-        Err(format!("{text:?} has prefix /{prefix}; AWS accepts /16 to /28 for VPCs and subnets"))
+        Err(format!(
+            "{text:?} has prefix /{prefix}; AWS accepts /16 to /28 for VPCs and subnets"
+        ))
     }
 }
 
@@ -45,7 +55,77 @@ pub fn vpc_cidr(value: &Json) -> Result<(), String> {
 pub fn tenancy(value: &Json) -> Result<(), String> {
     match value.as_str() {
         Some("default" | "dedicated") => Ok(()),
-        other => Err(format!("{other:?} is not a tenancy; expected `default` or `dedicated`")),
+        other => Err(format!(
+            "{other:?} is not a tenancy; expected `default` or `dedicated`"
+        )),
+    }
+}
+
+/// An availability zone name such as `eu-west-1a`.
+pub fn availability_zone(value: &Json) -> Result<(), String> {
+    let zone = value.as_str().unwrap_or_default();
+    let (region, letter) = zone.split_at(zone.len().saturating_sub(1));
+    let region_like = region.split('-').count() >= 3
+        && region.ends_with(|c: char| c.is_ascii_digit())
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if region_like && letter.chars().all(|c| c.is_ascii_lowercase()) && !letter.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{zone:?} is not an availability zone; expected a region and a letter such as `eu-west-1a`"))
+    }
+}
+
+/// An AWS resource id with the given prefix (`vpc-`, `subnet-`, `sg-`, ...).
+pub fn resource_id(value: &Json, prefix: &str, what: &str) -> Result<(), String> {
+    let id = value.as_str().unwrap_or_default();
+    let rest = id.strip_prefix(prefix).unwrap_or_default();
+    if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not {what} id; expected `{prefix}` followed by letters and digits"
+        ))
+    }
+}
+
+/// A VPC id (`vpc-...`).
+pub fn vpc_id(value: &Json) -> Result<(), String> {
+    resource_id(value, "vpc-", "a VPC")
+}
+
+/// A subnet id (`subnet-...`).
+pub fn subnet_id(value: &Json) -> Result<(), String> {
+    resource_id(value, "subnet-", "a subnet")
+}
+
+/// A list of subnet ids.
+pub fn subnet_ids(value: &Json) -> Result<(), String> {
+    each(value, subnet_id)
+}
+
+/// A list of security group ids (`sg-...`).
+pub fn security_group_ids(value: &Json) -> Result<(), String> {
+    each(value, |v| resource_id(v, "sg-", "a security group"))
+}
+
+/// A list of route table ids (`rtb-...`).
+pub fn route_table_ids(value: &Json) -> Result<(), String> {
+    each(value, |v| resource_id(v, "rtb-", "a route table"))
+}
+
+/// A list of CIDR blocks (any prefix).
+pub fn cidr_blocks(value: &Json) -> Result<(), String> {
+    each(value, |v| {
+        parse_cidr(v.as_str().unwrap_or_default()).map(|_| ())
+    })
+}
+
+fn each(value: &Json, check: impl Fn(&Json) -> Result<(), String>) -> Result<(), String> {
+    match value {
+        Json::Array(items) => items.iter().try_for_each(check),
+        other => check(other),
     }
 }
 
@@ -61,6 +141,21 @@ mod tests {
     }
 
     #[test]
+    fn checks_zones_and_ids() {
+        assert!(availability_zone(&json!("eu-west-1a")).is_ok());
+        assert!(availability_zone(&json!("us-gov-west-1b")).is_ok());
+        assert!(availability_zone(&json!("eu-west-1")).is_err());
+        assert!(availability_zone(&json!("a")).is_err());
+        assert!(vpc_id(&json!("vpc-0abc12")).is_ok());
+        assert_eq!(
+            vpc_id(&json!("subnet-1")).expect_err("wrong kind"),
+            "\"subnet-1\" is not a VPC id; expected `vpc-` followed by letters and digits"
+        );
+        assert!(subnet_ids(&json!(["subnet-1", "subnet-2"])).is_ok());
+        assert!(subnet_ids(&json!(["subnet-1", "sg-2"])).is_err());
+    }
+
+    #[test]
     fn says_what_is_wrong_with_a_cidr() {
         assert_eq!(
             vpc_cidr(&json!("10.0.0.0/8")).unwrap_err(),
@@ -70,9 +165,17 @@ mod tests {
             vpc_cidr(&json!("10.0.0.1/16")).unwrap_err(),
             "\"10.0.0.1/16\" has host bits set; the network address is 10.0.0.0/16"
         );
-        assert!(vpc_cidr(&json!("10.0.0/16")).unwrap_err().contains("is not an IPv4 address"));
-        assert!(vpc_cidr(&json!("10.0.0.0")).unwrap_err().contains("expected an address and a prefix"));
-        assert!(vpc_cidr(&json!("10.0.0.0/33")).unwrap_err().contains("prefix must be a number from 0 to 32"));
-        assert!(vpc_cidr(&json!("300.0.0.0/16")).unwrap_err().contains("is not an IPv4 address"));
+        assert!(vpc_cidr(&json!("10.0.0/16"))
+            .unwrap_err()
+            .contains("is not an IPv4 address"));
+        assert!(vpc_cidr(&json!("10.0.0.0"))
+            .unwrap_err()
+            .contains("expected an address and a prefix"));
+        assert!(vpc_cidr(&json!("10.0.0.0/33"))
+            .unwrap_err()
+            .contains("prefix must be a number from 0 to 32"));
+        assert!(vpc_cidr(&json!("300.0.0.0/16"))
+            .unwrap_err()
+            .contains("is not an IPv4 address"));
     }
 }

@@ -54,16 +54,33 @@ pub struct VpcState {
     pub owner_id: String,
 }
 
+impl VpcArgs {
+    /// A VPC over `cidr_block` with AWS's private-DNS settings on and no extra tags.
+    pub fn new(cidr_block: impl Into<String>) -> Self {
+        Self {
+            cidr_block: cidr_block.into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            instance_tenancy: default_tenancy(),
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
 impl ResourceType for Vpc {
+    const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "Vpc";
-    const DOC: &'static str = "A VPC: the private network of one account. Tagged with its URN and stack.";
+    const DOC: &'static str =
+        "A VPC: the private network of one account. Tagged with its URN and stack.";
     type Inputs = VpcArgs;
     type Outputs = VpcState;
 }
 
 #[cfg(feature = "provider")]
 mod lifecycle {
-    use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, VpcAttributeName};
+    use aws_sdk_ec2::types::{
+        AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, VpcAttributeName,
+    };
     use aws_sdk_ec2::Client;
     use palisade_provider_kit::prelude::*;
 
@@ -71,7 +88,11 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for Vpc {
-        async fn create(&self, ctx: &Context, request: CreateRequest<VpcArgs>) -> Result<Created<VpcState>> {
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<VpcArgs>,
+        ) -> Result<Created<VpcState>> {
             let ec2 = ec2::client(ctx).await?;
             let args = request.inputs;
             // A run interrupted after CreateVpc left a VPC tagged with this URN: adopt it.
@@ -82,24 +103,31 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DescribeVpcs", e))?;
             let id = match existing.vpcs().iter().find_map(|v| v.vpc_id()) {
-                Some(id) => {
-                    tracing::info!(id, urn = %request.urn, "adopting the VPC an earlier run created");
-                    id.to_string()
-                }
+                Some(id) => ec2::adopting("VPC", id.to_string(), &request.urn),
                 None => {
                     let created = ec2
                         .create_vpc()
                         .cidr_block(&args.cidr_block)
                         .instance_tenancy(Tenancy::from(args.instance_tenancy.as_str()))
-                        .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::Vpc, &args.tags))
+                        .tag_specifications(ec2::tag_specification(
+                            ctx,
+                            Ec2ResourceType::Vpc,
+                            &args.tags,
+                        ))
                         .send()
                         .await
                         .map_err(|e| aws_error("CreateVpc", e))?;
-                    created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string()
+                    created
+                        .vpc()
+                        .and_then(|v| v.vpc_id())
+                        .unwrap_or_default()
+                        .to_string()
                 }
             };
             ctx.wait_until(&format!("VPC {id} to become available"), || async {
-                let state = describe(&ec2, &id).await?.and_then(|v| v.state().map(|s| s.as_str().to_string()));
+                let state = describe(&ec2, &id)
+                    .await?
+                    .and_then(|v| v.state().map(|s| s.as_str().to_string()));
                 Ok(match state.as_deref() {
                     Some("available") => Progress::Done(()),
                     other => Progress::Pending(other.unwrap_or("not visible yet").to_string()),
@@ -107,34 +135,61 @@ mod lifecycle {
             })
             .await?;
             set_dns(&ec2, &id, None, &args).await?;
-            let outputs = read(ctx, &ec2, &id).await?.ok_or(ProviderError::NotFound { kind: "VPC", id: id.clone() })?;
+            let outputs = read(ctx, &ec2, &id).await?.ok_or(ProviderError::NotFound {
+                kind: "VPC",
+                id: id.clone(),
+            })?;
             Ok(Created { id, outputs })
         }
 
-        async fn read(&self, ctx: &Context, request: ReadRequest<VpcArgs, VpcState>) -> Result<Option<VpcState>> {
+        async fn read(
+            &self,
+            ctx: &Context,
+            request: ReadRequest<VpcArgs, VpcState>,
+        ) -> Result<Option<VpcState>> {
             let ec2 = ec2::client(ctx).await?;
             read(ctx, &ec2, &request.id).await
         }
 
-        async fn update(&self, ctx: &Context, request: UpdateRequest<VpcArgs, VpcState>) -> Result<VpcState> {
+        async fn update(
+            &self,
+            ctx: &Context,
+            request: UpdateRequest<VpcArgs, VpcState>,
+        ) -> Result<VpcState> {
             let ec2 = ec2::client(ctx).await?;
             let old = &request.olds.args;
             set_dns(&ec2, &request.id, Some(old), &request.news).await?;
             ec2::update_tags(&ec2, &request.id, &old.tags, &request.news.tags).await?;
-            read(ctx, &ec2, &request.id).await?.ok_or(ProviderError::NotFound { kind: "VPC", id: request.id })
+            read(ctx, &ec2, &request.id)
+                .await?
+                .ok_or(ProviderError::NotFound {
+                    kind: "VPC",
+                    id: request.id,
+                })
         }
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<VpcState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
-            match ec2.delete_vpc().vpc_id(&request.id).send().await.map_err(|e| aws_error("DeleteVpc", e)) {
+            let deleted = ec2
+                .delete_vpc()
+                .vpc_id(&request.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteVpc", e));
+            match deleted.or_gone() {
                 Ok(_) => Ok(()),
-                Err(error) if error.is_not_found() => Ok(()),
-                Err(ProviderError::Aws { operation, code, message }) if code == "DependencyViolation" => {
+                Err(ProviderError::Aws {
+                    operation,
+                    code,
+                    message,
+                }) if code == "DependencyViolation" => {
                     let dependents = dependents(&ec2, &request.id).await;
                     Err(ProviderError::Aws {
                         operation,
                         code,
-                        message: format!("{message} (still in the VPC: {dependents}; delete those first)"),
+                        message: format!(
+                            "{message} (still in the VPC: {dependents}; delete those first)"
+                        ),
                     })
                 }
                 Err(other) => Err(other),
@@ -143,15 +198,21 @@ mod lifecycle {
     }
 
     async fn describe(ec2: &Client, id: &str) -> Result<Option<aws_sdk_ec2::types::Vpc>> {
-        match ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| aws_error("DescribeVpcs", e)) {
-            Ok(output) => Ok(output.vpcs().first().cloned()),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let found = ec2
+            .describe_vpcs()
+            .vpc_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeVpcs", e));
+        Ok(found
+            .or_gone()?
+            .and_then(|output| output.vpcs().first().cloned()))
     }
 
     async fn read(ctx: &Context, ec2: &Client, id: &str) -> Result<Option<VpcState>> {
-        let Some(vpc) = describe(ec2, id).await? else { return Ok(None) };
+        let Some(vpc) = describe(ec2, id).await? else {
+            return Ok(None);
+        };
         let attribute = |name: VpcAttributeName| async move {
             let output = ec2
                 .describe_vpc_attribute()
@@ -161,7 +222,9 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
             let value = match name {
-                VpcAttributeName::EnableDnsHostnames => output.enable_dns_hostnames().and_then(|a| a.value()),
+                VpcAttributeName::EnableDnsHostnames => {
+                    output.enable_dns_hostnames().and_then(|a| a.value())
+                }
                 _ => output.enable_dns_support().and_then(|a| a.value()),
             };
             Ok::<bool, ProviderError>(value.unwrap_or(false))
@@ -173,7 +236,10 @@ mod lifecycle {
                 cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
                 enable_dns_support: attribute(VpcAttributeName::EnableDnsSupport).await?,
                 enable_dns_hostnames: attribute(VpcAttributeName::EnableDnsHostnames).await?,
-                instance_tenancy: vpc.instance_tenancy().map(|t| t.as_str().to_string()).unwrap_or_else(|| "default".into()),
+                instance_tenancy: vpc
+                    .instance_tenancy()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_else(|| "default".into()),
                 tags: ec2::from_ec2_tags(vpc.tags()),
             },
             vpc_id: id.to_string(),
@@ -185,7 +251,9 @@ mod lifecycle {
     /// Sets the DNS attributes that differ from `old` (from AWS's defaults on create).
     async fn set_dns(ec2: &Client, id: &str, old: Option<&VpcArgs>, new: &VpcArgs) -> Result<()> {
         // AWS creates VPCs with DNS support on and DNS hostnames off.
-        let (old_support, old_hostnames) = old.map_or((true, false), |o| (o.enable_dns_support, o.enable_dns_hostnames));
+        let (old_support, old_hostnames) = old.map_or((true, false), |o| {
+            (o.enable_dns_support, o.enable_dns_hostnames)
+        });
         let flag = |value: bool| AttributeBooleanValue::builder().value(value).build();
         // AWS takes one attribute per call.
         if new.enable_dns_support != old_support {
@@ -209,32 +277,50 @@ mod lifecycle {
 
     /// What still lives in a VPC, for a DependencyViolation message.
     async fn dependents(ec2: &Client, id: &str) -> String {
-        let in_vpc = || aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(id).build();
+        let in_vpc = || {
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(id)
+                .build()
+        };
         let mut found = Vec::new();
         if let Ok(subnets) = ec2.describe_subnets().filters(in_vpc()).send().await {
-            found.extend(subnets.subnets().iter().filter_map(|s| s.subnet_id()).map(|s| format!("subnet {s}")));
-        }
-        if let Ok(interfaces) = ec2.describe_network_interfaces().filters(in_vpc()).send().await {
             found.extend(
-                interfaces
-                    .network_interfaces()
+                subnets
+                    .subnets()
                     .iter()
-                    .map(|n| format!("network interface {} ({})", n.network_interface_id().unwrap_or("?"), n.description().unwrap_or("no description"))),
+                    .filter_map(|s| s.subnet_id())
+                    .map(|s| format!("subnet {s}")),
             );
         }
+        found.extend(ec2::network_interfaces(ec2, in_vpc()).await);
         if let Ok(endpoints) = ec2.describe_vpc_endpoints().filters(in_vpc()).send().await {
-            found.extend(endpoints.vpc_endpoints().iter().filter_map(|e| e.vpc_endpoint_id()).map(|e| format!("VPC endpoint {e}")));
-        }
-        let gateway = aws_sdk_ec2::types::Filter::builder().name("attachment.vpc-id").values(id).build();
-        if let Ok(gateways) = ec2.describe_internet_gateways().filters(gateway).send().await {
             found.extend(
-                gateways.internet_gateways().iter().filter_map(|g| g.internet_gateway_id()).map(|g| format!("internet gateway {g}")),
+                endpoints
+                    .vpc_endpoints()
+                    .iter()
+                    .filter_map(|e| e.vpc_endpoint_id())
+                    .map(|e| format!("VPC endpoint {e}")),
             );
         }
-        if found.is_empty() {
-            "nothing Palisade could list".into()
-        } else {
-            found.join(", ")
+        let gateway = aws_sdk_ec2::types::Filter::builder()
+            .name("attachment.vpc-id")
+            .values(id)
+            .build();
+        if let Ok(gateways) = ec2
+            .describe_internet_gateways()
+            .filters(gateway)
+            .send()
+            .await
+        {
+            found.extend(
+                gateways
+                    .internet_gateways()
+                    .iter()
+                    .filter_map(|g| g.internet_gateway_id())
+                    .map(|g| format!("internet gateway {g}")),
+            );
         }
+        ec2::listing(found)
     }
 }

@@ -1,0 +1,73 @@
+//! Benchmark: per provider plugin (release build), the time from process start to the port line and
+//! the resident memory once idle. Targets: <= 10 ms to the port line, <= 15 MiB idle.
+//!
+//! Run with `scripts/bench` (it builds the release plugins first).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use palisade_tests::plugin_path;
+
+const PACKAGES: &[&str] = &["palisade-network"];
+const RUNS: usize = 30;
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn main() -> anyhow::Result<()> {
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>12}",
+        "plugin (release)", "min ms", "median ms", "p95 ms", "idle RSS MiB"
+    );
+    for package in PACKAGES {
+        let path = plugin_path(package)?;
+        let mut startups = Vec::with_capacity(RUNS);
+        let mut rss = Vec::with_capacity(RUNS);
+        for run in 0..RUNS {
+            let started = Instant::now();
+            let mut child = Command::new(&path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line)?;
+            let elapsed = started.elapsed();
+            anyhow::ensure!(
+                line.trim().parse::<u16>().is_ok(),
+                "{package}: first line {line:?} is not a port"
+            );
+            startups.push(elapsed.as_secs_f64() * 1000.0);
+            // Idle memory: measured on a few runs, after the plugin has settled.
+            if run % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Some(kib) = rss_kib(child.id()) {
+                    rss.push(kib as f64 / 1024.0);
+                }
+            }
+            drop(child.stdin.take());
+            child.kill().ok();
+            child.wait()?;
+        }
+        startups.sort_by(f64::total_cmp);
+        rss.sort_by(f64::total_cmp);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>10.2} {:>12.1}",
+            format!("pulumi-resource-{package}"),
+            startups[0],
+            percentile(&startups, 0.5),
+            percentile(&startups, 0.95),
+            percentile(&rss, 0.5),
+        );
+    }
+    Ok(())
+}
