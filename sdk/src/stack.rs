@@ -1,6 +1,6 @@
 //! Stacks: the resources of one account, declared with typed arguments.
 
-use palisade_provider_kit::value::{map_from_json, PropertyMap};
+use palisade_provider_kit::value::{map_from_serde, PropertyMap};
 use palisade_provider_kit::ResourceType;
 
 use crate::account::Account;
@@ -94,8 +94,7 @@ impl Stack {
             name: name.clone(),
             reason: e.to_string(),
         })?;
-        let mut inputs = map_from_json(&json);
-        inputs.retain(|_, v| !matches!(v, palisade_provider_kit::value::PropertyValue::Null));
+        let inputs = map_from_serde(&json);
         self.resources.push(Declared {
             package: R::PACKAGE,
             token,

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use crate::resource::{AutoName, CheckFailure, ResourceType};
 use crate::schema::{ObjectSpec, Properties, PropertyType};
 use crate::value::{
-    map_from_json, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
+    map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
 };
 
 /// Input key listing the properties that Check filled in itself (auto-names), so that Diff knows a
@@ -95,8 +95,7 @@ pub fn check_resource<R: ResourceType>(
             }
             let json = serde_json::to_value(&typed)
                 .map_err(|e| vec![CheckFailure::new("", e.to_string())])?;
-            let mut checked = map_from_json(&json);
-            drop_nulls(&mut checked);
+            let mut checked = map_from_serde(&json);
             let secrets = secret_properties(&news);
             mark_secret(&mut checked, secrets.iter().map(String::as_str));
             checked
@@ -367,6 +366,7 @@ pub fn require_known(map: &PropertyMap) -> Result<Json, CheckFailure> {
 mod tests {
     use super::*;
     use crate::schema::Properties;
+    use crate::value::map_from_json;
     use serde::{Deserialize, Serialize};
     use serde_json::json;
 

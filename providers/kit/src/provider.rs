@@ -23,7 +23,7 @@ use crate::resource::{CheckFailure, FunctionType, ResourceType};
 use crate::schema::{PackageSpec, Properties};
 use crate::tags;
 use crate::value::{
-    map_from_json, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
+    map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
 };
 use crate::wait::{Progress, Waiter};
 
@@ -290,8 +290,7 @@ fn encode_outputs<O: serde::Serialize + Properties>(
 ) -> Result<PropertyMap> {
     let json =
         serde_json::to_value(outputs).map_err(|e| ProviderError::invalid("", e.to_string()))?;
-    let mut map = map_from_json(&json);
-    map.retain(|_, v| !matches!(v, PropertyValue::Null));
+    let mut map = map_from_serde(&json);
     let secrets = secret_properties(secret_like);
     mark_secret(&mut map, secrets.iter().map(String::as_str));
     let declared = O::object_spec();

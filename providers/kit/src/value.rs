@@ -254,6 +254,29 @@ pub fn map_to_json(map: &PropertyMap) -> Option<Json> {
     PropertyValue::Object(map.clone()).to_json()
 }
 
+/// A property map from what serde made of a typed struct: `null` members dropped at every depth,
+/// since an absent optional field and a `null` one mean the same.
+pub fn map_from_serde(json: &Json) -> PropertyMap {
+    fn prune(value: PropertyValue) -> PropertyValue {
+        match value {
+            PropertyValue::Object(map) => PropertyValue::Object(
+                map.into_iter()
+                    .filter(|(_, v)| !matches!(v, PropertyValue::Null))
+                    .map(|(k, v)| (k, prune(v)))
+                    .collect(),
+            ),
+            PropertyValue::Array(items) => {
+                PropertyValue::Array(items.into_iter().map(prune).collect())
+            }
+            other => other,
+        }
+    }
+    match prune(PropertyValue::from_json(json)) {
+        PropertyValue::Object(map) => map,
+        _ => PropertyMap::new(),
+    }
+}
+
 /// A property map from a JSON object (anything else gives an empty map).
 pub fn map_from_json(json: &Json) -> PropertyMap {
     match PropertyValue::from_json(json) {
@@ -375,6 +398,12 @@ mod tests {
         assert_eq!(PropertyValue::Number(16.0).to_json(), Some(json!(16)));
         assert_eq!(PropertyValue::Number(0.5).to_json(), Some(json!(0.5)));
         assert_eq!(PropertyValue::Number(f64::NAN).to_json(), Some(Json::Null));
+    }
+
+    #[test]
+    fn serde_nulls_are_dropped_at_every_depth() {
+        let map = map_from_serde(&json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}}));
+        assert_eq!(map_to_json(&map), Some(json!({"b": [{"d": 1}], "e": {}})));
     }
 
     #[test]
