@@ -3,11 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = ["pulumi/provider.proto"];
-    for file in [
-        "pulumi/provider.proto",
-        "pulumi/plugin.proto",
-        "pulumi/alias.proto",
-    ] {
+    for file in ["pulumi/provider.proto", "pulumi/plugin.proto", "pulumi/alias.proto"] {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["."])?;

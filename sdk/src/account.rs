@@ -35,11 +35,7 @@ pub struct Account {
 
 impl Account {
     /// An account reached with the ambient credentials.
-    pub fn new(
-        name: impl Into<String>,
-        account_id: impl Into<String>,
-        region: impl Into<String>,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, account_id: impl Into<String>, region: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             account_id: account_id.into(),
@@ -79,12 +75,8 @@ impl Account {
         match &self.access {
             Access::Ambient => {}
             Access::Profile(profile) => config["profile"] = profile.as_str().into(),
-            Access::AssumeRole {
-                role_arn,
-                external_id,
-            } => {
-                config["assumeRole"] =
-                    json!({"roleArn": role_arn, "sessionName": format!("palisade-{}", self.name)});
+            Access::AssumeRole { role_arn, external_id } => {
+                config["assumeRole"] = json!({"roleArn": role_arn, "sessionName": format!("palisade-{}", self.name)});
                 if let Some(external_id) = external_id {
                     config["assumeRole"]["externalId"] = external_id.as_str().into();
                 }
@@ -101,10 +93,7 @@ mod tests {
     #[test]
     fn provider_config_says_how_to_reach_the_account() {
         let staging = Account::new("staging", "222222222222", "eu-west-1")
-            .assume_role(
-                "arn:aws:iam::222222222222:role/deployer",
-                Some("x-1".into()),
-            )
+            .assume_role("arn:aws:iam::222222222222:role/deployer", Some("x-1".into()))
             .endpoint("http://127.0.0.1:5000");
         assert_eq!(
             staging.provider_config(),

@@ -115,22 +115,14 @@ impl Plugin {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| start_error(e.to_string()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| start_error("no stdout".into()))?;
+        let stdout = child.stdout.take().ok_or_else(|| start_error("no stdout".into()))?;
         let mut first_line = String::new();
         let mut stdout = BufReader::new(stdout);
         match tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut first_line)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(Ok(_)) => return Err(start_error("it exited before printing its port".into())),
             Ok(Err(e)) => return Err(start_error(e.to_string())),
-            Err(_) => {
-                return Err(start_error(format!(
-                    "no port line within {}s",
-                    START_TIMEOUT.as_secs()
-                )))
-            }
+            Err(_) => return Err(start_error(format!("no port line within {}s", START_TIMEOUT.as_secs()))),
         }
         // Anything printed after the port line is passed on to stderr, never left to block the plugin.
         tokio::spawn(async move {
@@ -139,12 +131,10 @@ impl Plugin {
                 eprintln!("{line}");
             }
         });
-        let port: u16 = first_line.trim().parse().map_err(|_| {
-            start_error(format!(
-                "its first line {:?} is not a port number",
-                first_line.trim()
-            ))
-        })?;
+        let port: u16 = first_line
+            .trim()
+            .parse()
+            .map_err(|_| start_error(format!("its first line {:?} is not a port number", first_line.trim())))?;
         let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
             .map_err(|e| HostError::Connect {
                 binary: binary.clone(),
@@ -158,8 +148,7 @@ impl Plugin {
                 port,
                 source: e,
             })?;
-        let client =
-            ResourceProviderClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let client = ResourceProviderClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let stdin = child.stdin.take();
         Ok(Self {
             binary,

@@ -6,12 +6,16 @@
 
 pub mod account;
 pub mod cli;
+pub mod engine;
 pub mod host;
-pub mod preview;
+pub mod reference;
 pub mod render;
 pub mod stack;
+pub mod state;
 
 pub use account::{Access, Account};
+pub use engine::{Engine, Hosts, Operation, Plan};
 pub use palisade_network as network;
 pub use palisade_provider_kit as kit;
-pub use stack::Stack;
+pub use stack::{Options, Resource, Stack};
+pub use state::StateStore;

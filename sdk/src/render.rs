@@ -1,20 +1,16 @@
-//! Printing a plan for people, in Pulumi's style, grouped by account.
+//! Printing plans for people (Pulumi's style, grouped by account) and for machines (JSON).
 
 use std::io::{self, Write};
 
-use palisade_provider_kit::value::PropertyValue;
+use palisade_provider_kit::value::{PropertyMap, PropertyValue};
+use serde_json::{json, Value as Json};
 
-use crate::preview::{Operation, Plan};
+use crate::engine::{Operation, Plan, Step};
 
-/// Writes `plan` to `out`.
+/// Writes `plan` for people to `out`. Unchanged resources are counted, not listed.
 pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     let names: Vec<&str> = plan.stacks.iter().map(|s| s.stack.as_str()).collect();
-    writeln!(
-        out,
-        "Previewing {} stack(s): {}",
-        plan.stacks.len(),
-        names.join(", ")
-    )?;
+    writeln!(out, "Previewing {} stack(s): {}", plan.stacks.len(), names.join(", "))?;
     for stack in &plan.stacks {
         writeln!(out)?;
         writeln!(
@@ -22,37 +18,95 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
             "{} (account {} \"{}\", {})",
             stack.stack, stack.account_id, stack.account, stack.region
         )?;
-        for step in &stack.steps {
-            let symbol = match step.operation {
-                Operation::Create => "+",
-            };
-            writeln!(out, "  {symbol} {:<34} {}", step.token, step.name)?;
-            if !step.failures.is_empty() {
-                for failure in &step.failures {
-                    writeln!(out, "      error: {failure}")?;
-                }
-                continue;
-            }
-            let width = step.inputs.keys().map(String::len).max().unwrap_or(0);
-            for (key, value) in step.inputs.iter().filter(|(k, _)| !k.starts_with("__")) {
-                writeln!(out, "      {key:<width$} : {}", show(value))?;
-            }
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.stack == stack.stack).collect();
+        let unchanged = steps
+            .iter()
+            .filter(|s| s.operation == Operation::Same && s.failures.is_empty())
+            .count();
+        for step in steps
+            .iter()
+            .filter(|s| s.operation != Operation::Same || !s.failures.is_empty())
+        {
+            write_step(out, step)?;
+        }
+        if unchanged > 0 {
+            writeln!(out, "    {unchanged} unchanged")?;
         }
     }
     writeln!(out)?;
-    let counts = plan.counts();
-    let failed = plan.failures().count();
     writeln!(out, "Resources:")?;
+    let counts = plan.counts();
+    if !plan.has_changes() {
+        writeln!(out, "    no changes")?;
+    }
     for (operation, count) in counts {
         let (symbol, verb) = match operation {
             Operation::Create => ("+", "to create"),
+            Operation::Update => ("~", "to update"),
+            Operation::Replace => ("+-", "to replace"),
+            Operation::Delete => ("-", "to delete"),
+            Operation::Same => (" ", "unchanged"),
         };
         writeln!(out, "    {symbol} {count} {verb}")?;
     }
+    let failed = plan.failures().count();
     if failed > 0 {
-        writeln!(out, "    {failed} input error(s): fix them before `up`")?;
+        writeln!(out, "    {failed} error(s): fix them before `up`")?;
     }
     Ok(())
+}
+
+fn write_step(out: &mut dyn Write, step: &Step) -> io::Result<()> {
+    let symbol = match step.operation {
+        Operation::Create => "+",
+        Operation::Update => "~",
+        Operation::Replace => "+-",
+        Operation::Delete => "-",
+        Operation::Same => " ",
+    };
+    let mut suffix = String::new();
+    if step.operation == Operation::Replace && step.delete_before_replace {
+        suffix.push_str("  (delete before replace)");
+    }
+    writeln!(out, "  {symbol:<2} {:<40} {}{suffix}", step.token, step.name)?;
+    for failure in &step.failures {
+        writeln!(out, "      error: {failure}")?;
+    }
+    if !step.failures.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<(&String, &PropertyValue)> = step.inputs.iter().filter(|(k, _)| !k.starts_with("__")).collect();
+    let width = shown.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    match step.operation {
+        Operation::Create => {
+            for (key, value) in shown {
+                writeln!(out, "      {key:<width$} : {}", show(value))?;
+            }
+        }
+        Operation::Update | Operation::Replace => {
+            let old = step.old.as_ref().map(|o| o.input_map()).unwrap_or_default();
+            let width = step.diff.keys().map(String::len).max().unwrap_or(0);
+            for (key, kind) in &step.diff {
+                let marker = if kind.ends_with("_REPLACE") {
+                    "  [forces replacement]"
+                } else {
+                    ""
+                };
+                writeln!(out, "      {key:<width$} : {}{marker}", change(&old, &step.inputs, key))?;
+            }
+        }
+        Operation::Delete | Operation::Same => {}
+    }
+    Ok(())
+}
+
+fn change(old: &PropertyMap, new: &PropertyMap, key: &str) -> String {
+    match (old.get(key), new.get(key)) {
+        (Some(o), Some(n)) => format!("{} => {}", show(o), show(n)),
+        (None, Some(n)) => format!("(added) {}", show(n)),
+        (Some(o), None) => format!("{} => (removed)", show(o)),
+        (None, None) => "changed".into(),
+    }
 }
 
 /// A value as shown in a preview: secrets hidden, unknowns marked.
@@ -62,29 +116,106 @@ fn show(value: &PropertyValue) -> String {
         PropertyValue::Bool(b) => b.to_string(),
         PropertyValue::Number(n) => n.to_string(),
         PropertyValue::String(s) => format!("{s:?}"),
-        PropertyValue::Array(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
-        PropertyValue::Object(map) | PropertyValue::Opaque(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{k}: {}", show(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        PropertyValue::Array(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        PropertyValue::Object(map) | PropertyValue::Opaque(map) => {
+            format!(
+                "{{{}}}",
+                map.iter()
+                    .map(|(k, v)| format!("{k}: {}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
         PropertyValue::Secret(_) => "[secret]".into(),
         PropertyValue::Unknown => "(known after apply)".into(),
+    }
+}
+
+/// The plan as JSON for CI: every step with its stack, URN, operation, changed properties and errors.
+/// Secret values never appear.
+pub fn plan_json(plan: &Plan) -> Json {
+    let steps: Vec<Json> = plan
+        .steps
+        .iter()
+        .map(|step| {
+            json!({
+                "stack": step.stack,
+                "urn": step.urn,
+                "type": step.token,
+                "operation": step.operation,
+                "diff": step.diff,
+                "deleteBeforeReplace": step.delete_before_replace,
+                "errors": step.failures.iter().map(|f| json!({"property": f.property, "reason": f.reason})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let counts: serde_json::Map<String, Json> = plan
+        .counts()
+        .into_iter()
+        .map(|(op, n)| {
+            (
+                serde_json::to_value(op)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                n.into(),
+            )
+        })
+        .collect();
+    json!({
+        "stacks": plan.stacks.iter().map(|s| json!({"stack": s.stack, "account": s.account, "accountId": s.account_id, "region": s.region})).collect::<Vec<_>>(),
+        "steps": steps,
+        "counts": counts,
+    })
+}
+
+/// The dependency graph in Graphviz DOT.
+pub fn graph_dot(graph: &[(String, Vec<String>)]) -> String {
+    let mut out = String::from("digraph palisade {\n  rankdir=LR;\n");
+    for (urn, _) in graph {
+        out.push_str(&format!("  \"{}\";\n", short(urn)));
+    }
+    for (urn, deps) in graph {
+        for dep in deps {
+            out.push_str(&format!("  \"{}\" -> \"{}\";\n", short(dep), short(urn)));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The dependency graph as a Mermaid flowchart.
+pub fn graph_mermaid(graph: &[(String, Vec<String>)]) -> String {
+    let id = |urn: &str| short(urn).replace([':', '/', '.', '-', ' '], "_");
+    let mut out = String::from("flowchart LR\n");
+    for (urn, _) in graph {
+        out.push_str(&format!("  {}[\"{}\"]\n", id(urn), short(urn)));
+    }
+    for (urn, deps) in graph {
+        for dep in deps {
+            out.push_str(&format!("  {} --> {}\n", id(dep), id(urn)));
+        }
+    }
+    out
+}
+
+/// `stack/Type/name` from a URN.
+fn short(urn: &str) -> String {
+    let parts: Vec<&str> = urn.trim_start_matches("urn:pulumi:").split("::").collect();
+    match parts.as_slice() {
+        [stack, _, token, name] => format!("{stack}/{}/{name}", token.rsplit(':').next().unwrap_or(token)),
+        _ => urn.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preview::{StackPlan, Step};
+    use crate::engine::StackInfo;
+    use crate::state::{to_wire_json, ResourceState};
     use palisade_provider_kit::resource::CheckFailure;
     use palisade_provider_kit::value::map_from_json;
-    use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn golden(name: &str, actual: &str) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,12 +225,8 @@ mod tests {
             std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
             std::fs::write(&path, actual).expect("write golden");
         }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-                path.display()
-            )
-        });
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
         assert_eq!(
             actual,
             expected,
@@ -108,55 +235,114 @@ mod tests {
         );
     }
 
-    #[test]
-    fn preview_of_two_accounts_matches_the_golden_file() {
-        let mut secret_tags =
-            map_from_json(&json!({"cidrBlock": "10.0.0.0/16", "enableDnsSupport": true}));
-        secret_tags.insert(
+    fn step(stack: &str, name: &str, operation: Operation) -> Step {
+        Step {
+            stack: stack.into(),
+            urn: format!("urn:pulumi:{stack}::p::palisade-network:index:Vpc::{name}"),
+            token: "palisade-network:index:Vpc".into(),
+            name: name.into(),
+            package: "palisade-network".into(),
+            operation,
+            declared: None,
+            inputs: PropertyMap::new(),
+            old: None,
+            diff: BTreeMap::new(),
+            delete_before_replace: false,
+            dependencies: Vec::new(),
+            protect: false,
+            failures: Vec::new(),
+        }
+    }
+
+    fn plan() -> Plan {
+        let mut create = step("dev", "main", Operation::Create);
+        create.inputs = map_from_json(&json!({"cidrBlock": "10.0.0.0/16", "enableDnsSupport": true}));
+        create.inputs.insert(
             "tags".into(),
             PropertyValue::Secret(Box::new(PropertyValue::Object(Default::default()))),
         );
-        secret_tags.insert("vpcId".into(), PropertyValue::Unknown);
-        let plan = Plan {
+        create.inputs.insert("vpcId".into(), PropertyValue::Unknown);
+        let old_inputs =
+            map_from_json(&json!({"cidrBlock": "10.1.0.0/16", "enableDnsHostnames": true, "tags": {"a": "b"}}));
+        let old = ResourceState {
+            urn: String::new(),
+            token: String::new(),
+            package: String::new(),
+            id: "vpc-1".into(),
+            inputs: to_wire_json(&old_inputs),
+            outputs: json!({}),
+            dependencies: vec![],
+            protect: false,
+        };
+        let mut update = step("dev", "other", Operation::Update);
+        update.inputs = map_from_json(&json!({"cidrBlock": "10.1.0.0/16", "enableDnsHostnames": false}));
+        update.old = Some(old.clone());
+        update.diff = BTreeMap::from([
+            ("enableDnsHostnames".into(), "UPDATE".into()),
+            ("tags".into(), "DELETE".into()),
+        ]);
+        let mut replace = step("prod", "main", Operation::Replace);
+        replace.inputs = map_from_json(&json!({"cidrBlock": "10.2.0.0/16"}));
+        replace.old = Some(old);
+        replace.diff = BTreeMap::from([("cidrBlock".into(), "UPDATE_REPLACE".into())]);
+        let mut invalid = step("prod", "bad", Operation::Create);
+        invalid.failures = vec![CheckFailure::new(
+            "cidrBlock",
+            "\"10.0.0.0/8\" has prefix /8; AWS accepts /16 to /28",
+        )];
+        Plan {
             stacks: vec![
-                StackPlan {
+                StackInfo {
                     stack: "dev".into(),
                     account: "dev".into(),
                     account_id: "111111111111".into(),
                     region: "eu-west-1".into(),
-                    steps: vec![Step {
-                        urn: "urn:pulumi:dev::p::palisade-network:index:Vpc::main".into(),
-                        token: "palisade-network:index:Vpc".into(),
-                        name: "main".into(),
-                        operation: Operation::Create,
-                        inputs: secret_tags,
-                        failures: vec![],
-                    }],
                 },
-                StackPlan {
-                    stack: "staging".into(),
-                    account: "staging".into(),
-                    account_id: "222222222222".into(),
+                StackInfo {
+                    stack: "prod".into(),
+                    account: "prod".into(),
+                    account_id: "333333333333".into(),
                     region: "eu-west-1".into(),
-                    steps: vec![Step {
-                        urn: "urn:pulumi:staging::p::palisade-network:index:Vpc::main".into(),
-                        token: "palisade-network:index:Vpc".into(),
-                        name: "main".into(),
-                        operation: Operation::Create,
-                        inputs: Default::default(),
-                        failures: vec![CheckFailure::new(
-                            "cidrBlock",
-                            "\"10.0.0.0/8\" has prefix /8; AWS accepts /16 to /28",
-                        )],
-                    }],
                 },
             ],
-        };
+            steps: vec![
+                create,
+                update,
+                step("dev", "same", Operation::Same),
+                replace,
+                invalid,
+                step("prod", "old", Operation::Delete),
+            ],
+        }
+    }
+
+    #[test]
+    fn preview_across_accounts_matches_the_golden_file() {
         let mut out = Vec::new();
-        write_plan(&mut out, &plan).expect("write");
-        golden(
-            "preview_two_accounts.txt",
-            &String::from_utf8(out).expect("utf-8"),
-        );
+        write_plan(&mut out, &plan()).expect("write");
+        golden("preview_two_accounts.txt", &String::from_utf8(out).expect("utf-8"));
+    }
+
+    #[test]
+    fn json_plan_matches_the_golden_file_and_hides_secrets() {
+        let text = serde_json::to_string_pretty(&plan_json(&plan())).expect("json") + "\n";
+        assert!(!text.contains("[secret]") && !text.contains("1b47061264138c4ac30d75fd1eb44270"));
+        golden("plan.json", &text);
+    }
+
+    #[test]
+    fn graphs_name_every_edge() {
+        let graph = vec![
+            (
+                "urn:pulumi:dev::p::palisade-network:index:Vpc::main".to_string(),
+                vec![],
+            ),
+            (
+                "urn:pulumi:dev::p::palisade-network:index:Subnet::a".to_string(),
+                vec!["urn:pulumi:dev::p::palisade-network:index:Vpc::main".to_string()],
+            ),
+        ];
+        assert!(graph_dot(&graph).contains("\"dev/Vpc/main\" -> \"dev/Subnet/a\";"));
+        assert!(graph_mermaid(&graph).contains("dev_Vpc_main --> dev_Subnet_a"));
     }
 }

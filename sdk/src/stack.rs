@@ -4,10 +4,17 @@ use palisade_provider_kit::value::{map_from_serde, PropertyMap};
 use palisade_provider_kit::ResourceType;
 
 use crate::account::Account;
+use crate::reference;
 
 /// One declared resource.
 #[derive(Debug, Clone)]
 pub struct Declared {
+    /// Its URN.
+    pub urn: String,
+    /// Resources it must come after besides those its inputs refer to.
+    pub depends_on: Vec<String>,
+    /// Refuse to delete it.
+    pub protect: bool,
     /// The provider package (`palisade-network`).
     pub package: &'static str,
     /// The type token (`palisade-network:index:Vpc`).
@@ -29,6 +36,34 @@ pub struct Stack {
     pub account: Account,
     /// The declared resources, in declaration order.
     pub resources: Vec<Declared>,
+}
+
+/// A declared resource, as other declarations refer to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    urn: String,
+}
+
+impl Resource {
+    /// The resource's URN.
+    pub fn urn(&self) -> &str {
+        &self.urn
+    }
+
+    /// Output `property` (wire name, e.g. `vpcId`), to use as another resource's input; it may be
+    /// embedded in a longer string. The engine orders the graph by these references.
+    pub fn output(&self, property: &str) -> String {
+        reference::marker(&self.urn, property)
+    }
+}
+
+/// Options of a declaration.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Refuse to delete the resource (also on replace and destroy).
+    pub protect: bool,
+    /// Resources to come after, besides those the inputs refer to.
+    pub depends_on: Vec<Resource>,
 }
 
 /// A declaration the stack refused.
@@ -71,19 +106,25 @@ impl Stack {
         self
     }
 
-    /// Declares resource `R` named `name` with typed `args`.
+    /// Declares resource `R` named `name` with typed `args`; the handle gives its outputs to others.
     pub fn resource<R: ResourceType>(
         &mut self,
         name: impl Into<String>,
         args: R::Inputs,
-    ) -> Result<&mut Self, DeclareError> {
+    ) -> Result<Resource, DeclareError> {
+        self.resource_with::<R>(name, args, Options::default())
+    }
+
+    /// Declares resource `R` with options (`protect`, `depends_on`).
+    pub fn resource_with<R: ResourceType>(
+        &mut self,
+        name: impl Into<String>,
+        args: R::Inputs,
+        options: Options,
+    ) -> Result<Resource, DeclareError> {
         let name = name.into();
         let token = R::token();
-        if self
-            .resources
-            .iter()
-            .any(|r| r.token == token && r.name == name)
-        {
+        if self.resources.iter().any(|r| r.token == token && r.name == name) {
             return Err(DeclareError::Duplicate {
                 stack: self.name.clone(),
                 token,
@@ -95,20 +136,21 @@ impl Stack {
             reason: e.to_string(),
         })?;
         let inputs = map_from_serde(&json);
+        let urn = self.urn(&token, &name);
         self.resources.push(Declared {
+            urn: urn.clone(),
+            depends_on: options.depends_on.iter().map(|r| r.urn.clone()).collect(),
+            protect: options.protect,
             package: R::PACKAGE,
             token,
             name,
             inputs,
         });
-        Ok(self)
+        Ok(Resource { urn })
     }
 
     /// The URN of a resource of this stack.
     pub fn urn(&self, token: &str, name: &str) -> String {
-        format!(
-            "urn:pulumi:{}::{}::{}::{}",
-            self.name, self.project, token, name
-        )
+        format!("urn:pulumi:{}::{}::{}::{}", self.name, self.project, token, name)
     }
 }

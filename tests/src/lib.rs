@@ -110,8 +110,7 @@ impl Emulator {
     /// Provider configuration (`Configure` args) for `account`: the default account directly, any
     /// other by assuming a role in it.
     pub fn account_config(&self, account: &str) -> Json {
-        let mut config =
-            json!({"region": REGION, "endpoint": self.endpoint(), "accountId": account});
+        let mut config = json!({"region": REGION, "endpoint": self.endpoint(), "accountId": account});
         if account != DEFAULT_ACCOUNT {
             config["assumeRole"] = json!({
                 "roleArn": format!("arn:aws:iam::{account}:role/palisade-deployment"),
@@ -159,11 +158,7 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let path = target.join(profile).join(&binary);
     if !path.is_file() {
         bail!(
@@ -247,12 +242,9 @@ pub mod provider {
     impl TestProvider {
         /// Starts the plugin of `package` configured for `account` of `emulator`; URNs use `stack`.
         pub async fn start(emulator: &Emulator, package: &str, account: &str, stack: &str) -> Self {
-            let plugin = Plugin::start(
-                &plugin_path(package).expect("plugin built"),
-                &emulator.plugin_env(),
-            )
-            .await
-            .expect("plugin starts");
+            let plugin = Plugin::start(&plugin_path(package).expect("plugin built"), &emulator.plugin_env())
+                .await
+                .expect("plugin starts");
             let mut client = plugin.client();
             client
                 .configure(rpc::ConfigureRequest {
@@ -319,12 +311,7 @@ pub mod provider {
         }
 
         /// Check then Create.
-        pub async fn create(
-            &self,
-            resource: &str,
-            name: &str,
-            news: &Json,
-        ) -> Result<Live, tonic::Status> {
+        pub async fn create(&self, resource: &str, name: &str, news: &Json) -> Result<Live, tonic::Status> {
             let inputs = self
                 .check(resource, name, None, news)
                 .await
@@ -368,12 +355,7 @@ pub mod provider {
                 .await
                 .expect("read")
                 .into_inner();
-            (!read.id.is_empty()).then(|| {
-                (
-                    read.properties.unwrap_or_default(),
-                    read.inputs.unwrap_or_default(),
-                )
-            })
+            (!read.id.is_empty()).then(|| (read.properties.unwrap_or_default(), read.inputs.unwrap_or_default()))
         }
 
         /// Diff of `news` (already checked) against `old_inputs`.
@@ -414,13 +396,7 @@ pub mod provider {
         }
 
         /// Check the new declaration against the live resource's inputs, then Diff.
-        pub async fn plan(
-            &self,
-            live: &Live,
-            resource: &str,
-            name: &str,
-            news: &Json,
-        ) -> (Struct, Changes) {
+        pub async fn plan(&self, live: &Live, resource: &str, name: &str, news: &Json) -> (Struct, Changes) {
             let checked = self
                 .check(resource, name, Some(&live.inputs), news)
                 .await

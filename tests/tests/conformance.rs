@@ -7,9 +7,7 @@ use palisade::host::Plugin;
 use palisade_proto::prost_types::Struct;
 use palisade_proto::pulumirpc::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
 use palisade_proto::ResourceProviderClient;
-use palisade_provider_kit::value::{
-    decode_struct, encode_struct, map_from_json, map_to_json, PropertyValue, UNKNOWN,
-};
+use palisade_provider_kit::value::{decode_struct, encode_struct, map_from_json, map_to_json, PropertyValue, UNKNOWN};
 use palisade_tests::{plugin_path, Emulator, DEFAULT_ACCOUNT};
 use serde_json::{json, Value as Json};
 use tonic::transport::Channel;
@@ -36,10 +34,7 @@ async fn start_network(emulator: &Emulator) -> (Plugin, ResourceProviderClient<C
     (plugin, client)
 }
 
-async fn configure(
-    client: &mut ResourceProviderClient<Channel>,
-    args: Json,
-) -> rpc::ConfigureResponse {
+async fn configure(client: &mut ResourceProviderClient<Channel>, args: Json) -> rpc::ConfigureResponse {
     client
         .configure(rpc::ConfigureRequest {
             args: wire(args),
@@ -51,11 +46,7 @@ async fn configure(
         .into_inner()
 }
 
-async fn check(
-    client: &mut ResourceProviderClient<Channel>,
-    olds: Json,
-    news: Json,
-) -> rpc::CheckResponse {
+async fn check(client: &mut ResourceProviderClient<Channel>, olds: Json, news: Json) -> rpc::CheckResponse {
     client
         .check(rpc::CheckRequest {
             urn: URN.into(),
@@ -128,14 +119,9 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
         .await
         .expect("check config")
         .into_inner();
-    let bad: Vec<(String, String)> = bad
-        .failures
-        .into_iter()
-        .map(|f| (f.property, f.reason))
-        .collect();
+    let bad: Vec<(String, String)> = bad.failures.into_iter().map(|f| (f.property, f.reason)).collect();
     assert!(
-        bad.iter()
-            .any(|(p, r)| p == "region" && r.contains("eu-west-1")),
+        bad.iter().any(|(p, r)| p == "region" && r.contains("eu-west-1")),
         "{bad:?}"
     );
     assert!(
@@ -188,9 +174,7 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
         "{rejected:?}"
     );
     assert!(
-        rejected
-            .iter()
-            .any(|f| f.starts_with("cidr: unknown property")),
+        rejected.iter().any(|f| f.starts_with("cidr: unknown property")),
         "{rejected:?}"
     );
     assert!(
@@ -202,11 +186,7 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     let missing = check(&mut client, json!({}), json!({})).await;
     assert_eq!(missing.failures[0].property, "cidrBlock");
     let with_unknown = check(&mut client, json!({}), json!({"cidrBlock": UNKNOWN})).await;
-    assert!(
-        with_unknown.failures.is_empty(),
-        "{:?}",
-        with_unknown.failures
-    );
+    assert!(with_unknown.failures.is_empty(), "{:?}", with_unknown.failures);
 
     // Create, previewed: nothing is made, computed outputs are unknown.
     let preview = client
@@ -273,10 +253,7 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     let update = diff(&mut client, &created.id, &inputs, &news).await;
     assert_eq!(update.changes, DiffChanges::DiffSome as i32);
     assert!(update.replaces.is_empty(), "{update:?}");
-    assert_eq!(
-        update.detailed_diff["enableDnsHostnames"].kind,
-        Kind::Update as i32
-    );
+    assert_eq!(update.detailed_diff["enableDnsHostnames"].kind, Kind::Update as i32);
     assert_eq!(update.detailed_diff["tags"].kind, Kind::Update as i32);
     let moved = wire(
         json!({"cidrBlock": "10.30.0.0/16", "enableDnsSupport": true, "enableDnsHostnames": true,
@@ -284,10 +261,7 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
     );
     let replace = diff(&mut client, &created.id, &inputs, &moved).await;
     assert_eq!(replace.replaces, vec!["cidrBlock".to_string()]);
-    assert_eq!(
-        replace.detailed_diff["cidrBlock"].kind,
-        Kind::UpdateReplace as i32
-    );
+    assert_eq!(replace.detailed_diff["cidrBlock"].kind, Kind::UpdateReplace as i32);
     assert!(!replace.delete_before_replace, "a VPC has no fixed name");
 
     // Update in place.
@@ -331,16 +305,10 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
         .expect("read after delete")
         .into_inner();
     assert_eq!(gone.id, "", "a deleted VPC reads as gone");
-    client
-        .delete(delete())
-        .await
-        .expect("deleting again succeeds");
+    client.delete(delete()).await.expect("deleting again succeeds");
 
     // Unsupported calls answer UNIMPLEMENTED; unknown types are named.
-    let call = client
-        .call(rpc::CallRequest::default())
-        .await
-        .expect_err("no Call");
+    let call = client.call(rpc::CallRequest::default()).await.expect_err("no Call");
     assert_eq!(call.code(), tonic::Code::Unimplemented);
     let unknown = client
         .check(rpc::CheckRequest {
@@ -356,10 +324,7 @@ async fn network_provider_speaks_the_pulumi_protocol_through_a_vpc_lifecycle() {
         unknown.message()
     );
 
-    assert!(
-        plugin.stop().await,
-        "the plugin exits when its stdin closes"
-    );
+    assert!(plugin.stop().await, "the plugin exits when its stdin closes");
 }
 
 #[tokio::test]
@@ -370,10 +335,7 @@ async fn configure_makes_no_network_call_and_the_first_operation_reports_the_end
     // An endpoint that records any connection made to it.
     let trap = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     trap.set_nonblocking(true).expect("nonblocking");
-    let trap_url = format!(
-        "http://127.0.0.1:{}",
-        trap.local_addr().expect("addr").port()
-    );
+    let trap_url = format!("http://127.0.0.1:{}", trap.local_addr().expect("addr").port());
     let started = Instant::now();
     configure(
         &mut client,
@@ -383,10 +345,7 @@ async fn configure_makes_no_network_call_and_the_first_operation_reports_the_end
     .await;
     let configure_time = started.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        trap.accept().is_err(),
-        "Configure connected to the endpoint"
-    );
+    assert!(trap.accept().is_err(), "Configure connected to the endpoint");
     assert!(
         configure_time < Duration::from_secs(1),
         "Configure took {configure_time:?}"

@@ -37,18 +37,10 @@ fn tag_value(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> Option<String> {
 async fn vpc_lifecycle_with_drift_and_ownership_tags() {
     let (_emulator, provider, ec2) = setup().await;
     let declared = json!({"cidrBlock": "10.1.0.0/16", "tags": {"team": "ml"}});
-    let vpc = provider
-        .create("Vpc", "main", &declared)
-        .await
-        .expect("create");
+    let vpc = provider.create("Vpc", "main", &declared).await.expect("create");
 
     // Ownership tags, checked in AWS directly.
-    let described = ec2
-        .describe_vpcs()
-        .vpc_ids(&vpc.id)
-        .send()
-        .await
-        .expect("describe");
+    let described = ec2.describe_vpcs().vpc_ids(&vpc.id).send().await.expect("describe");
     let tags = described.vpcs()[0].tags();
     assert_eq!(tag_value(tags, "palisade:urn"), Some(vpc.urn.clone()));
     assert_eq!(tag_value(tags, "palisade:stack"), Some("network".into()));
@@ -76,10 +68,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
     };
     let (news, changes) = provider.plan(&refreshed, "Vpc", "main", &declared).await;
     assert_eq!(
-        changes
-            .detailed
-            .get("enableDnsHostnames")
-            .map(String::as_str),
+        changes.detailed.get("enableDnsHostnames").map(String::as_str),
         Some("UPDATE")
     );
     assert!(changes.replaces.is_empty());
@@ -89,25 +78,11 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
     // Update in place: tags.
     let retagged = json!({"cidrBlock": "10.1.0.0/16", "tags": {"team": "ml", "env": "dev"}});
     let (news, changes) = provider.plan(&repaired, "Vpc", "main", &retagged).await;
-    assert_eq!(
-        changes.detailed.get("tags").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("tags").map(String::as_str), Some("UPDATE"));
     let retagged_vpc = provider.update(&repaired, news).await.expect("update tags");
-    assert_eq!(
-        retagged_vpc.outputs_json()["tags"],
-        json!({"team": "ml", "env": "dev"})
-    );
-    let described = ec2
-        .describe_vpcs()
-        .vpc_ids(&vpc.id)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        tag_value(described.vpcs()[0].tags(), "env"),
-        Some("dev".into())
-    );
+    assert_eq!(retagged_vpc.outputs_json()["tags"], json!({"team": "ml", "env": "dev"}));
+    let described = ec2.describe_vpcs().vpc_ids(&vpc.id).send().await.expect("describe");
+    assert_eq!(tag_value(described.vpcs()[0].tags(), "env"), Some("dev".into()));
     assert!(
         tag_value(described.vpcs()[0].tags(), "palisade:urn").is_some(),
         "ownership tags survive updates"
@@ -115,12 +90,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
 
     // Replace: a new CIDR.
     let (_, changes) = provider
-        .plan(
-            &retagged_vpc,
-            "Vpc",
-            "main",
-            &json!({"cidrBlock": "10.2.0.0/16"}),
-        )
+        .plan(&retagged_vpc, "Vpc", "main", &json!({"cidrBlock": "10.2.0.0/16"}))
         .await;
     assert_eq!(changes.replaces, vec!["cidrBlock".to_string()]);
     assert_eq!(changes.detailed["cidrBlock"], "UPDATE_REPLACE");
@@ -147,12 +117,7 @@ async fn a_create_interrupted_after_the_aws_call_is_adopted_not_duplicated() {
     assert_eq!(first.id, second.id);
     let owned = ec2
         .describe_vpcs()
-        .filters(
-            Filter::builder()
-                .name("tag:palisade:urn")
-                .values(&first.urn)
-                .build(),
-        )
+        .filters(Filter::builder().name("tag:palisade:urn").values(&first.urn).build())
         .send()
         .await
         .expect("describe");
@@ -168,12 +133,8 @@ async fn subnet_lifecycle_and_a_vpc_that_still_has_subnets() {
         .create("Vpc", "net", &json!({"cidrBlock": "10.3.0.0/16"}))
         .await
         .expect("vpc");
-    let declared =
-        json!({"vpcId": vpc.id, "cidrBlock": "10.3.1.0/24", "availabilityZone": "us-east-1a"});
-    let subnet = provider
-        .create("Subnet", "a", &declared)
-        .await
-        .expect("subnet");
+    let declared = json!({"vpcId": vpc.id, "cidrBlock": "10.3.1.0/24", "availabilityZone": "us-east-1a"});
+    let subnet = provider.create("Subnet", "a", &declared).await.expect("subnet");
     assert!(subnet.id.starts_with("subnet-"));
     assert_eq!(subnet.outputs_json()["availabilityZone"], "us-east-1a");
     let (_, changes) = provider.plan(&subnet, "Subnet", "a", &declared).await;
@@ -187,10 +148,7 @@ async fn subnet_lifecycle_and_a_vpc_that_still_has_subnets() {
     let mut tagged = declared.clone();
     tagged["tags"] = json!({"tier": "private"});
     let (news, changes) = provider.plan(&subnet, "Subnet", "a", &tagged).await;
-    assert_eq!(
-        changes.detailed["tags"], "UPDATE",
-        "tags default to an empty map"
-    );
+    assert_eq!(changes.detailed["tags"], "UPDATE", "tags default to an empty map");
     let subnet = provider.update(&subnet, news).await.expect("update");
     assert_eq!(subnet.outputs_json()["tags"], json!({"tier": "private"}));
 
@@ -206,11 +164,7 @@ async fn subnet_lifecycle_and_a_vpc_that_still_has_subnets() {
 
     // The VPC cannot go first; the error says what is in the way.
     let error = provider.delete(&vpc).await.expect_err("VPC has a subnet");
-    assert!(
-        error.message().contains("DependencyViolation"),
-        "{}",
-        error.message()
-    );
+    assert!(error.message().contains("DependencyViolation"), "{}", error.message());
     assert!(error.message().contains(&subnet.id), "{}", error.message());
 
     provider.delete(&subnet).await.expect("delete subnet");
@@ -258,10 +212,9 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         .expect("describe");
     let egress = live.security_groups()[0].ip_permissions_egress();
     assert!(
-        egress.iter().all(|p| p
-            .ip_ranges()
+        egress
             .iter()
-            .all(|r| r.cidr_ip() != Some("0.0.0.0/0"))),
+            .all(|p| p.ip_ranges().iter().all(|r| r.cidr_ip() != Some("0.0.0.0/0"))),
         "{egress:?}"
     );
     assert_eq!(egress.len(), 1);
@@ -277,25 +230,15 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         ],
         "egress": [{"protocol": "-1", "self": true}],
     });
-    let (_, changes) = provider
-        .plan(&group, "SecurityGroup", "sagemaker", &regrouped)
-        .await;
+    let (_, changes) = provider.plan(&group, "SecurityGroup", "sagemaker", &regrouped).await;
     assert!(changes.is_empty(), "{changes:?}");
     // Nor against what AWS reads back.
     let (_, read_inputs) = provider.read(&group).await.expect("exists");
     let checked = provider
-        .check(
-            "SecurityGroup",
-            "sagemaker",
-            Some(&group.inputs),
-            &regrouped,
-        )
+        .check("SecurityGroup", "sagemaker", Some(&group.inputs), &regrouped)
         .await
         .expect("valid");
-    assert!(provider
-        .diff(&group, &read_inputs, &checked)
-        .await
-        .is_empty());
+    assert!(provider.diff(&group, &read_inputs, &checked).await.is_empty());
 
     // Drift: someone opens SSH to the world. Read shows it; the update revokes it.
     ec2.authorize_security_group_ingress()
@@ -318,15 +261,11 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         inputs: drifted_inputs,
         ..group.clone()
     };
-    let (news, changes) = provider
-        .plan(&refreshed, "SecurityGroup", "sagemaker", &declared)
-        .await;
+    let (news, changes) = provider.plan(&refreshed, "SecurityGroup", "sagemaker", &declared).await;
     assert_eq!(changes.detailed["ingress"], "UPDATE");
     assert!(changes.replaces.is_empty());
     let repaired = provider.update(&refreshed, news).await.expect("update");
-    assert!(!repaired.outputs_json()["ingress"]
-        .to_string()
-        .contains("0.0.0.0/0"));
+    assert!(!repaired.outputs_json()["ingress"].to_string().contains("0.0.0.0/0"));
     let live = ec2
         .describe_security_groups()
         .group_ids(&group.id)
@@ -344,29 +283,21 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         .as_array_mut()
         .expect("list")
         .push(json!({"protocol": "tcp", "fromPort": 2049, "toPort": 2049, "self": true}));
-    let (news, changes) = provider
-        .plan(&repaired, "SecurityGroup", "sagemaker", &with_efs)
-        .await;
+    let (news, changes) = provider.plan(&repaired, "SecurityGroup", "sagemaker", &with_efs).await;
     assert_eq!(changes.detailed["ingress"], "UPDATE");
     let updated = provider.update(&repaired, news).await.expect("update");
-    assert!(updated.outputs_json()["ingress"]
-        .to_string()
-        .contains("2049"));
+    assert!(updated.outputs_json()["ingress"].to_string().contains("2049"));
 
     // Replace: description is fixed in AWS; the group has an auto-name, so no delete-before-replace.
     let mut renamed = declared.clone();
     renamed["description"] = "Studio".into();
-    let (_, changes) = provider
-        .plan(&updated, "SecurityGroup", "sagemaker", &renamed)
-        .await;
+    let (_, changes) = provider.plan(&updated, "SecurityGroup", "sagemaker", &renamed).await;
     assert_eq!(changes.replaces, vec!["description".to_string()]);
     assert!(!changes.delete_before_replace);
     let mut fixed_name = declared.clone();
     fixed_name["groupName"] = "sagemaker".into();
     fixed_name["description"] = "Studio".into();
-    let (_, changes) = provider
-        .plan(&updated, "SecurityGroup", "sagemaker", &fixed_name)
-        .await;
+    let (_, changes) = provider.plan(&updated, "SecurityGroup", "sagemaker", &fixed_name).await;
     assert!(
         changes.delete_before_replace,
         "a fixed name must be freed first: {changes:?}"
@@ -379,9 +310,7 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         .await
         .expect_err("invalid");
     assert!(
-        failures
-            .iter()
-            .any(|f| f.starts_with("ingress[1].protocol:")),
+        failures.iter().any(|f| f.starts_with("ingress[1].protocol:")),
         "{failures:?}"
     );
 
@@ -441,14 +370,10 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
 
     // Policy changed in place.
     let mut wider = s3.clone();
-    wider["policy"]["Statement"][0]["Resource"] =
-        json!(["arn:aws:s3:::data/*", "arn:aws:s3:::models/*"]);
+    wider["policy"]["Statement"][0]["Resource"] = json!(["arn:aws:s3:::data/*", "arn:aws:s3:::models/*"]);
     let (news, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &wider).await;
     assert_eq!(changes.detailed["policy"], "UPDATE");
-    let gateway = provider
-        .update(&gateway, news)
-        .await
-        .expect("update policy");
+    let gateway = provider.update(&gateway, news).await.expect("update policy");
     let live = ec2
         .describe_vpc_endpoints()
         .vpc_endpoint_ids(&gateway.id)
@@ -463,31 +388,22 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
     // Policy removed: AWS's full-access default comes back (not the old policy kept).
     let mut no_policy = s3.clone();
     no_policy.as_object_mut().expect("object").remove("policy");
-    let (news, changes) = provider
-        .plan(&gateway, "VpcEndpoint", "s3", &no_policy)
-        .await;
+    let (news, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &no_policy).await;
     assert_eq!(changes.detailed["policy"], "DELETE");
-    let gateway = provider
-        .update(&gateway, news)
-        .await
-        .expect("remove policy");
+    let gateway = provider.update(&gateway, news).await.expect("remove policy");
     let live = ec2
         .describe_vpc_endpoints()
         .vpc_endpoint_ids(&gateway.id)
         .send()
         .await
         .expect("describe");
-    let document: Json =
-        serde_json::from_str(live.vpc_endpoints()[0].policy_document().unwrap_or("{}"))
-            .expect("json");
+    let document: Json = serde_json::from_str(live.vpc_endpoints()[0].policy_document().unwrap_or("{}")).expect("json");
     assert_eq!(document["Statement"][0]["Action"], "*", "{document}");
     assert!(
         gateway.outputs_json().get("policy").is_none(),
         "the default policy reads as no policy"
     );
-    let (_, changes) = provider
-        .plan(&gateway, "VpcEndpoint", "s3", &no_policy)
-        .await;
+    let (_, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &no_policy).await;
     assert!(changes.is_empty(), "{changes:?}");
 
     // An interface endpoint with private DNS in the subnet, behind the group.
@@ -578,9 +494,7 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
         json!([{"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": nat.id}])
     );
     assert_eq!(table.outputs_json()["subnetIds"], json!([private.id]));
-    let (_, changes) = provider
-        .plan(&table, "RouteTable", "private", &declared)
-        .await;
+    let (_, changes) = provider.plan(&table, "RouteTable", "private", &declared).await;
     assert!(changes.is_empty(), "{changes:?}");
 
     // In place: the default route moves to the internet gateway, and the public subnet joins.
@@ -589,9 +503,7 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
         "routes": [{"destinationCidrBlock": "0.0.0.0/0", "gatewayId": gateway.id}],
         "subnetIds": [public.id, private.id],
     });
-    let (news, changes) = provider
-        .plan(&table, "RouteTable", "private", &changed)
-        .await;
+    let (news, changes) = provider.plan(&table, "RouteTable", "private", &changed).await;
     assert_eq!(changes.detailed["routes"], "UPDATE");
     assert_eq!(changes.detailed["subnetIds"], "UPDATE");
     let table = provider.update(&table, news).await.expect("update routes");
@@ -603,15 +515,10 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
         .expect("describe");
     let routes = live.route_tables()[0].routes();
     assert!(
-        routes
-            .iter()
-            .any(|r| r.gateway_id() == Some(gateway.id.as_str())),
+        routes.iter().any(|r| r.gateway_id() == Some(gateway.id.as_str())),
         "{routes:?}"
     );
-    assert!(
-        routes.iter().all(|r| r.nat_gateway_id().is_none()),
-        "{routes:?}"
-    );
+    assert!(routes.iter().all(|r| r.nat_gateway_id().is_none()), "{routes:?}");
 
     // Drift: the route removed out of band.
     ec2.delete_route()
@@ -624,9 +531,7 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
     assert_eq!(plain(&drifted)["routes"], json!([]));
 
     // Detach the gateway in place.
-    let (news, changes) = provider
-        .plan(&gateway, "InternetGateway", "igw", &json!({}))
-        .await;
+    let (news, changes) = provider.plan(&gateway, "InternetGateway", "igw", &json!({})).await;
     assert_eq!(changes.detailed["vpcId"], "DELETE");
     let gateway = provider.update(&gateway, news).await.expect("detach");
     assert!(gateway.outputs_json().get("vpcId").is_none());
@@ -658,19 +563,14 @@ async fn flow_log_lifecycle() {
         "vpcId": vpc.id, "logGroupName": "/palisade/flow",
         "deliverLogsPermissionArn": format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/flow-logs"),
     });
-    let flow_log = provider
-        .create("FlowLog", "flow", &declared)
-        .await
-        .expect("flow log");
+    let flow_log = provider.create("FlowLog", "flow", &declared).await.expect("flow log");
     assert!(flow_log.id.starts_with("fl-"));
     assert_eq!(flow_log.outputs_json()["trafficType"], "ALL");
     let (_, changes) = provider.plan(&flow_log, "FlowLog", "flow", &declared).await;
     assert!(changes.is_empty(), "{changes:?}");
     let mut rejected_only = declared.clone();
     rejected_only["trafficType"] = "REJECT".into();
-    let (_, changes) = provider
-        .plan(&flow_log, "FlowLog", "flow", &rejected_only)
-        .await;
+    let (_, changes) = provider.plan(&flow_log, "FlowLog", "flow", &rejected_only).await;
     assert_eq!(changes.detailed["trafficType"], "UPDATE_REPLACE");
     provider.delete(&flow_log).await.expect("delete");
     assert!(provider.read(&flow_log).await.is_none());

@@ -8,14 +8,12 @@ use palisade_tests::{plugin_path, workspace_root};
 use serde_json::Value as Json;
 
 /// The provider packages built in this workspace.
-const PACKAGES: &[&str] = &["palisade-network"];
+const PACKAGES: &[&str] = &["palisade-network", "palisade-security"];
 
 fn metaschema() -> Json {
     let path = std::env::var_os("PALISADE_METASCHEMA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("../shared/reference/pulumi-package-metaschema.json")
-        });
+        .unwrap_or_else(|| workspace_root().join("../shared/reference/pulumi-package-metaschema.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "reading Pulumi's metaschema at {} (set PALISADE_METASCHEMA): {e}",
@@ -56,10 +54,7 @@ async fn every_provider_schema_is_a_valid_pulumi_package_schema() {
         assert!(!resources.is_empty(), "{package} offers no resources");
         for (token, resource) in resources {
             assert!(token.starts_with(&format!("{package}:index:")), "{token}");
-            for required in resource["requiredInputs"]
-                .as_array()
-                .expect("requiredInputs")
-            {
+            for required in resource["requiredInputs"].as_array().expect("requiredInputs") {
                 let name = required.as_str().expect("name");
                 assert!(
                     resource["inputProperties"].get(name).is_some(),

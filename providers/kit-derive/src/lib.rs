@@ -51,10 +51,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         ));
     };
     let Fields::Named(fields) = &data.fields else {
-        return Err(syn::Error::new_spanned(
-            ident,
-            "Properties needs named fields",
-        ));
+        return Err(syn::Error::new_spanned(ident, "Properties needs named fields"));
     };
     let type_name = ident.to_string();
     let doc = doc_of(&input.attrs);
@@ -140,9 +137,9 @@ fn field_options(attrs: &[Attribute]) -> syn::Result<FieldOptions> {
                 let lit: syn::LitStr = meta.value()?.parse()?;
                 options.name = Some(lit.value());
             } else {
-                return Err(meta.error(
-                    "unknown property option; expected replace, secret, set, equivalent, validate or name",
-                ));
+                return Err(
+                    meta.error("unknown property option; expected replace, secret, set, equivalent, validate or name")
+                );
             }
             Ok(())
         })?;

@@ -62,10 +62,7 @@ impl AwsSession {
             return Ok(client);
         }
         let client = make(self.sdk_config().await?);
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = clients
             .entry(TypeId::of::<C>())
             .or_insert_with(|| Box::new(client.clone()));
@@ -73,10 +70,7 @@ impl AwsSession {
     }
 
     fn cached<C: Clone + 'static>(&self) -> Option<C> {
-        let clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .get(&TypeId::of::<C>())
             .and_then(|c| c.downcast_ref::<C>())
@@ -105,11 +99,7 @@ async fn load(config: &ProviderConfig) -> Result<SdkConfig> {
 
     if let Some(role) = &config.assume_role {
         let mut provider = AssumeRoleProvider::builder(role.role_arn.clone())
-            .session_name(
-                role.session_name
-                    .clone()
-                    .unwrap_or_else(|| "palisade".into()),
-            )
+            .session_name(role.session_name.clone().unwrap_or_else(|| "palisade".into()))
             .configure(&sdk);
         if let Some(external_id) = &role.external_id {
             provider = provider.external_id(external_id.clone());
@@ -160,10 +150,7 @@ where
         other => ProviderError::Aws {
             operation,
             code: "RequestFailed".into(),
-            message: format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(other)
-            ),
+            message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
         },
     }
 }

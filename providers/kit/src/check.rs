@@ -11,9 +11,7 @@ use serde_json::Value as Json;
 
 use crate::resource::{AutoName, CheckFailure, ResourceType};
 use crate::schema::{ObjectSpec, Properties, PropertyType};
-use crate::value::{
-    map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
-};
+use crate::value::{map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue};
 
 /// Input key listing the properties that Check filled in itself (auto-names), so that Diff knows a
 /// name was chosen by us, not by the user.
@@ -46,9 +44,7 @@ pub struct CheckInput {
 }
 
 /// Checks the inputs of resource `R`; returns the checked inputs or every failure found.
-pub fn check_resource<R: ResourceType>(
-    input: CheckInput,
-) -> Result<PropertyMap, Vec<CheckFailure>> {
+pub fn check_resource<R: ResourceType>(input: CheckInput) -> Result<PropertyMap, Vec<CheckFailure>> {
     let spec = R::Inputs::object_spec();
     let CheckInput {
         name,
@@ -63,14 +59,7 @@ pub fn check_resource<R: ResourceType>(
     let mut failures = Vec::new();
     let mut defaults = Vec::new();
     if let Some(auto) = R::AUTONAME {
-        match autoname(
-            &auto,
-            &name,
-            &olds,
-            &news,
-            &random_seed,
-            autonaming.as_ref(),
-        ) {
+        match autoname(&auto, &name, &olds, &news, &random_seed, autonaming.as_ref()) {
             Ok(Some(chosen)) => {
                 news.insert(auto.property.to_string(), PropertyValue::String(chosen));
                 defaults.push(auto.property);
@@ -87,14 +76,13 @@ pub fn check_resource<R: ResourceType>(
     let mut checked = match map_to_json(&news) {
         // Every value is known: apply serde defaults and the resource's own rules.
         Some(json) => {
-            let typed: R::Inputs = serde_json::from_value(json)
-                .map_err(|e| vec![CheckFailure::new("", e.to_string())])?;
+            let typed: R::Inputs =
+                serde_json::from_value(json).map_err(|e| vec![CheckFailure::new("", e.to_string())])?;
             let failures = R::validate(&typed);
             if !failures.is_empty() {
                 return Err(failures);
             }
-            let json = serde_json::to_value(&typed)
-                .map_err(|e| vec![CheckFailure::new("", e.to_string())])?;
+            let json = serde_json::to_value(&typed).map_err(|e| vec![CheckFailure::new("", e.to_string())])?;
             let mut checked = map_from_serde(&json);
             let secrets = secret_properties(&news);
             mark_secret(&mut checked, secrets.iter().map(String::as_str));
@@ -105,10 +93,7 @@ pub fn check_resource<R: ResourceType>(
     let always_secret = spec.properties.iter().filter(|p| p.secret).map(|p| p.name);
     mark_secret(&mut checked, always_secret);
     if !defaults.is_empty() {
-        let listed = defaults
-            .iter()
-            .map(|d| PropertyValue::String(d.to_string()))
-            .collect();
+        let listed = defaults.iter().map(|d| PropertyValue::String(d.to_string())).collect();
         checked.insert(DEFAULTS_KEY.to_string(), PropertyValue::Array(listed));
     }
     Ok(checked)
@@ -133,29 +118,20 @@ pub fn check_object(spec: &ObjectSpec, props: &PropertyMap, path: &str) -> Vec<C
         let known: Vec<&str> = spec.properties.iter().map(|p| p.name).collect();
         let reason = match closest(key, &known) {
             Some(suggestion) => format!("unknown property; did you mean `{suggestion}`?"),
-            None => format!(
-                "unknown property; {} accepts: {}",
-                spec.name,
-                known.join(", ")
-            ),
+            None => format!("unknown property; {} accepts: {}", spec.name, known.join(", ")),
         };
         failures.push(CheckFailure::new(at(key), reason));
     }
 
     for property in &spec.properties {
-        let value = props
-            .get(property.name)
-            .filter(|v| !matches!(v, PropertyValue::Null));
+        let value = props.get(property.name).filter(|v| !matches!(v, PropertyValue::Null));
         match value {
             None if property.required => {
                 let doc = property.doc.lines().next().unwrap_or_default();
                 let reason = if doc.is_empty() {
                     format!("missing required property; give {}", property.ty.describe())
                 } else {
-                    format!(
-                        "missing required property ({doc}); give {}",
-                        property.ty.describe()
-                    )
+                    format!("missing required property ({doc}); give {}", property.ty.describe())
                 };
                 failures.push(CheckFailure::new(at(property.name), reason));
             }
@@ -177,12 +153,7 @@ pub fn check_object(spec: &ObjectSpec, props: &PropertyMap, path: &str) -> Vec<C
     failures
 }
 
-fn check_value(
-    path: &str,
-    ty: &PropertyType,
-    value: &PropertyValue,
-    failures: &mut Vec<CheckFailure>,
-) {
+fn check_value(path: &str, ty: &PropertyType, value: &PropertyValue, failures: &mut Vec<CheckFailure>) {
     let value = match value {
         PropertyValue::Secret(inner) => inner.as_ref(),
         other => other,
@@ -195,8 +166,7 @@ fn check_value(
     };
     match (ty, value) {
         (_, PropertyValue::Unknown) | (PropertyType::Any, _) => {}
-        (PropertyType::String, PropertyValue::String(_))
-        | (PropertyType::Boolean, PropertyValue::Bool(_)) => {}
+        (PropertyType::String, PropertyValue::String(_)) | (PropertyType::Boolean, PropertyValue::Bool(_)) => {}
         (PropertyType::Number, PropertyValue::Number(n)) if n.is_finite() => {}
         (PropertyType::Integer, PropertyValue::Number(n)) if n.fract() == 0.0 && n.is_finite() => {}
         (PropertyType::Array(item), PropertyValue::Array(items)) => {
@@ -250,7 +220,10 @@ fn autoname(
         if candidate.len() > auto.max_len {
             return Err(CheckFailure::new(
                 auto.property,
-                format!("the proposed name {candidate:?} is longer than {} characters; give a shorter `{}`", auto.max_len, auto.property),
+                format!(
+                    "the proposed name {candidate:?} is longer than {} characters; give a shorter `{}`",
+                    auto.max_len, auto.property
+                ),
             ));
         }
         Ok(Some(candidate))
@@ -272,9 +245,7 @@ fn autoname(
     }
     // Keep the name chosen for an earlier version of this resource: renaming would replace it.
     let chosen_before = match olds.get(DEFAULTS_KEY) {
-        Some(PropertyValue::Array(items)) => {
-            items.contains(&PropertyValue::String(auto.property.to_string()))
-        }
+        Some(PropertyValue::Array(items)) => items.contains(&PropertyValue::String(auto.property.to_string())),
         _ => false,
     };
     if chosen_before {
@@ -283,26 +254,18 @@ fn autoname(
         }
     }
     const SUFFIX_LEN: usize = 7;
-    let mut prefix: String = name
-        .chars()
-        .take(auto.max_len.saturating_sub(SUFFIX_LEN + 1))
-        .collect();
+    let mut prefix: String = name.chars().take(auto.max_len.saturating_sub(SUFFIX_LEN + 1)).collect();
     if auto.lowercase {
         prefix = prefix.to_lowercase();
     }
-    Ok(Some(format!(
-        "{prefix}-{}",
-        random_suffix(seed, SUFFIX_LEN)
-    )))
+    Ok(Some(format!("{prefix}-{}", random_suffix(seed, SUFFIX_LEN))))
 }
 
 /// Hex characters derived from the engine's seed (stable for a resource), or fresh randomness when the
 /// caller sent none.
 fn random_suffix(seed: &[u8], len: usize) -> String {
     let mut hash: u64 = if seed.is_empty() {
-        std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
+        std::collections::hash_map::RandomState::new().build_hasher().finish()
     } else {
         // FNV-1a: small, deterministic, and good enough to spread the seed over a few hex digits.
         seed.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -441,8 +404,7 @@ mod tests {
 
     #[test]
     fn fills_serde_defaults_and_an_autoname_from_the_seed() {
-        let checked =
-            check_resource::<Thing>(input(json!({"cidrBlock": "10.0.0.0/16"}))).expect("valid");
+        let checked = check_resource::<Thing>(input(json!({"cidrBlock": "10.0.0.0/16"}))).expect("valid");
         let name = match &checked["thingName"] {
             PropertyValue::String(s) => s.clone(),
             other => panic!("unexpected {other:?}"),
@@ -457,8 +419,7 @@ mod tests {
             PropertyValue::Array(vec![PropertyValue::String("thingName".into())])
         );
         // Same seed, same name.
-        let again =
-            check_resource::<Thing>(input(json!({"cidrBlock": "10.0.0.0/16"}))).expect("valid");
+        let again = check_resource::<Thing>(input(json!({"cidrBlock": "10.0.0.0/16"}))).expect("valid");
         assert_eq!(again["thingName"], checked["thingName"]);
     }
 
@@ -467,15 +428,10 @@ mod tests {
         let mut req = input(json!({"cidrBlock": "10.0.0.0/16"}));
         req.olds = map_from_json(&json!({"thingName": "old-1234567", DEFAULTS_KEY: ["thingName"]}));
         let checked = check_resource::<Thing>(req).expect("valid");
-        assert_eq!(
-            checked["thingName"],
-            PropertyValue::String("old-1234567".into())
-        );
+        assert_eq!(checked["thingName"], PropertyValue::String("old-1234567".into()));
 
-        let checked = check_resource::<Thing>(input(
-            json!({"cidrBlock": "10.0.0.0/16", "thingName": "mine"}),
-        ))
-        .expect("valid");
+        let checked =
+            check_resource::<Thing>(input(json!({"cidrBlock": "10.0.0.0/16", "thingName": "mine"}))).expect("valid");
         assert_eq!(checked["thingName"], PropertyValue::String("mine".into()));
         assert!(!checked.contains_key(DEFAULTS_KEY));
     }
@@ -485,10 +441,7 @@ mod tests {
         let mut req = input(json!({"cidrBlock": "10.0.0.0/16"}));
         req.autonaming = Some(Autonaming::Enforce("exact-name".into()));
         let checked = check_resource::<Thing>(req).expect("valid");
-        assert_eq!(
-            checked["thingName"],
-            PropertyValue::String("exact-name".into())
-        );
+        assert_eq!(checked["thingName"], PropertyValue::String("exact-name".into()));
 
         let mut req = input(json!({"cidrBlock": "10.0.0.0/16"}));
         req.autonaming = Some(Autonaming::Disable);
@@ -499,23 +452,19 @@ mod tests {
     #[test]
     fn names_unknown_and_missing_properties_and_suggests_the_right_one() {
         let failures =
-            check_resource::<Thing>(input(json!({"cidr_block": "10.0.0.0/16", "colour": 1})))
-                .expect_err("bad");
+            check_resource::<Thing>(input(json!({"cidr_block": "10.0.0.0/16", "colour": 1}))).expect_err("bad");
         let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
         assert!(
             text.contains(&"cidr_block: unknown property; did you mean `cidrBlock`?".to_string()),
             "{text:?}"
         );
         assert!(
-            text.iter().any(|t| t
-                .starts_with("colour: unknown property; ThingArgs accepts: thingName, cidrBlock")),
+            text.iter()
+                .any(|t| t.starts_with("colour: unknown property; ThingArgs accepts: thingName, cidrBlock")),
             "{text:?}"
         );
         assert!(
-            text.contains(
-                &"cidrBlock: missing required property (The network range.); give a string"
-                    .to_string()
-            ),
+            text.contains(&"cidrBlock: missing required property (The network range.); give a string".to_string()),
             "{text:?}"
         );
     }
@@ -554,10 +503,7 @@ mod tests {
             "rules": [{"port": 1}, {"port": 2}, {"port": 3}],
         })))
         .expect_err("too many");
-        assert_eq!(
-            failures,
-            vec![CheckFailure::new("rules", "at most 2 rules")]
-        );
+        assert_eq!(failures, vec![CheckFailure::new("rules", "at most 2 rules")]);
     }
 
     #[test]
@@ -586,10 +532,7 @@ mod tests {
             ..Default::default()
         })
         .expect("valid");
-        assert!(
-            matches!(checked["rules"], PropertyValue::Secret(_)),
-            "user secret kept"
-        );
+        assert!(matches!(checked["rules"], PropertyValue::Secret(_)), "user secret kept");
     }
 
     #[test]

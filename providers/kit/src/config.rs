@@ -47,10 +47,7 @@ pub struct AssumeRole {
 
 /// Configure's variables of the old form (`palisade-network:config:region`) and its args of the new
 /// form (a Struct), merged: args win.
-pub fn merge_config_inputs(
-    variables: &HashMap<String, String>,
-    args: &PropertyMap,
-) -> Result<Json, String> {
+pub fn merge_config_inputs(variables: &HashMap<String, String>, args: &PropertyMap) -> Result<Json, String> {
     let mut merged = serde_json::Map::new();
     for (key, value) in variables {
         let name = key.rsplit(':').next().unwrap_or(key);
@@ -61,8 +58,7 @@ pub fn merge_config_inputs(
         };
         merged.insert(name.to_string(), parsed);
     }
-    let args =
-        map_to_json(args).ok_or("provider configuration holds values that are not known yet")?;
+    let args = map_to_json(args).ok_or("provider configuration holds values that are not known yet")?;
     if let Json::Object(args) = args {
         merged.extend(args);
     }
@@ -105,9 +101,7 @@ fn validate_endpoint(value: &Json) -> Result<(), String> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(format!(
-            "{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`"
-        ))
+        Err(format!("{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`"))
     }
 }
 
@@ -138,18 +132,12 @@ mod tests {
     #[test]
     fn variables_and_args_merge_with_args_winning() {
         let variables = HashMap::from([
-            (
-                "palisade-network:config:region".to_string(),
-                "eu-west-1".to_string(),
-            ),
+            ("palisade-network:config:region".to_string(), "eu-west-1".to_string()),
             (
                 "palisade-network:config:assumeRole".to_string(),
                 r#"{"roleArn":"arn:aws:iam::222222222222:role/d"}"#.to_string(),
             ),
-            (
-                "palisade-network:config:version".to_string(),
-                "0.1.0".to_string(),
-            ),
+            ("palisade-network:config:version".to_string(), "0.1.0".to_string()),
         ]);
         let args = map_from_json(&json!({"region": "us-east-1"}));
         let merged = merge_config_inputs(&variables, &args).expect("known");

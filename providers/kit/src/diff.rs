@@ -75,10 +75,7 @@ pub fn diff_inputs(
 ) -> Diff {
     let mut detailed = BTreeMap::new();
     for property in &spec.properties {
-        if ignore_changes
-            .iter()
-            .any(|ignored| ignored == property.name)
-        {
+        if ignore_changes.iter().any(|ignored| ignored == property.name) {
             continue;
         }
         let old = present(olds.get(property.name));
@@ -123,9 +120,7 @@ fn present(value: Option<&PropertyValue>) -> Option<&PropertyValue> {
 /// True when the physical name is the user's own, not one Check chose.
 fn user_named(auto: &AutoName, news: &PropertyMap) -> bool {
     let chosen_by_check = match news.get(DEFAULTS_KEY) {
-        Some(PropertyValue::Array(items)) => {
-            items.contains(&PropertyValue::String(auto.property.to_string()))
-        }
+        Some(PropertyValue::Array(items)) => items.contains(&PropertyValue::String(auto.property.to_string())),
         _ => false,
     };
     present(news.get(auto.property)).is_some() && !chosen_by_check
@@ -175,10 +170,7 @@ mod tests {
 
     #[test]
     fn no_change_is_no_diff_even_with_nulls_and_secrets() {
-        let d = diff(
-            json!({"description": "x", "ports": null}),
-            json!({"description": "x"}),
-        );
+        let d = diff(json!({"description": "x", "ports": null}), json!({"description": "x"}));
         assert!(!d.has_changes());
         let mut news = map_from_json(&json!({}));
         news.insert(
@@ -206,10 +198,7 @@ mod tests {
         assert_eq!(d.detailed["ports"], DiffKind::Add);
         assert_eq!(d.detailed["name"], DiffKind::AddReplace);
         assert_eq!(d.detailed["mode"], DiffKind::Delete);
-        assert_eq!(
-            d.replaces(),
-            vec!["cidrBlock".to_string(), "name".to_string()]
-        );
+        assert_eq!(d.replaces(), vec!["cidrBlock".to_string(), "name".to_string()]);
         let d = diff(json!({"cidrBlock": "10.0.0.0/16"}), json!({}));
         assert_eq!(d.detailed["cidrBlock"], DiffKind::DeleteReplace);
     }

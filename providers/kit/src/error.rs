@@ -138,29 +138,24 @@ impl AwsErrorKind {
     /// Classifies an AWS error code.
     pub fn of(code: &str) -> Self {
         match code {
-            c if c.ends_with(".NotFound")
-                || c.ends_with("NotFound")
-                || c.ends_with("NotFoundException") =>
-            {
+            c if c.ends_with(".NotFound") || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
                 AwsErrorKind::NotFound
             }
-            "NoSuchEntity" | "NoSuchBucket" | "ResourceNotFound" | "NoSuchKey"
-            | "NoSuchBucketPolicy" => AwsErrorKind::NotFound,
-            "DependencyViolation"
-            | "DeleteConflict"
-            | "ResourceInUse"
-            | "ResourceInUseException" => AwsErrorKind::DependencyViolation,
+            "NoSuchEntity" | "NoSuchBucket" | "ResourceNotFound" | "NoSuchKey" | "NoSuchBucketPolicy" => {
+                AwsErrorKind::NotFound
+            }
+            "DependencyViolation" | "DeleteConflict" | "ResourceInUse" | "ResourceInUseException" => {
+                AwsErrorKind::DependencyViolation
+            }
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure" => {
                 AwsErrorKind::AccessDenied
             }
-            "Throttling"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "TooManyRequestsException" => AwsErrorKind::Throttled,
-            "ConflictException"
-            | "IncorrectState"
-            | "InvalidStateException"
-            | "KMSInvalidStateException" => AwsErrorKind::Conflict,
+            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+                AwsErrorKind::Throttled
+            }
+            "ConflictException" | "IncorrectState" | "InvalidStateException" | "KMSInvalidStateException" => {
+                AwsErrorKind::Conflict
+            }
             _ => AwsErrorKind::Other,
         }
     }
@@ -184,23 +179,20 @@ impl ProviderError {
 
     /// Whether this says the thing does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ProviderError::NotFound { .. })
-            || self.aws_kind() == Some(AwsErrorKind::NotFound)
+        matches!(self, ProviderError::NotFound { .. }) || self.aws_kind() == Some(AwsErrorKind::NotFound)
     }
 
     /// The gRPC status for this error: the one place where errors meet the wire.
     pub fn to_status(&self) -> tonic::Status {
         use tonic::Code;
         let code = match self {
-            ProviderError::InvalidInput { .. }
-            | ProviderError::Config { .. }
-            | ProviderError::UnknownType { .. } => Code::InvalidArgument,
+            ProviderError::InvalidInput { .. } | ProviderError::Config { .. } | ProviderError::UnknownType { .. } => {
+                Code::InvalidArgument
+            }
             ProviderError::NotFound { .. } => Code::NotFound,
             ProviderError::Aws { code, .. } => match AwsErrorKind::of(code) {
                 AwsErrorKind::NotFound => Code::NotFound,
-                AwsErrorKind::DependencyViolation | AwsErrorKind::Conflict => {
-                    Code::FailedPrecondition
-                }
+                AwsErrorKind::DependencyViolation | AwsErrorKind::Conflict => Code::FailedPrecondition,
                 AwsErrorKind::AccessDenied => Code::PermissionDenied,
                 AwsErrorKind::Throttled => Code::ResourceExhausted,
                 AwsErrorKind::Other => Code::Unknown,
@@ -227,23 +219,14 @@ mod tests {
 
     #[test]
     fn aws_codes_are_classified() {
-        assert_eq!(
-            AwsErrorKind::of("InvalidVpcID.NotFound"),
-            AwsErrorKind::NotFound
-        );
+        assert_eq!(AwsErrorKind::of("InvalidVpcID.NotFound"), AwsErrorKind::NotFound);
         assert_eq!(AwsErrorKind::of("NoSuchEntity"), AwsErrorKind::NotFound);
         assert_eq!(
             AwsErrorKind::of("DependencyViolation"),
             AwsErrorKind::DependencyViolation
         );
-        assert_eq!(
-            AwsErrorKind::of("UnauthorizedOperation"),
-            AwsErrorKind::AccessDenied
-        );
-        assert_eq!(
-            AwsErrorKind::of("InvalidParameterValue"),
-            AwsErrorKind::Other
-        );
+        assert_eq!(AwsErrorKind::of("UnauthorizedOperation"), AwsErrorKind::AccessDenied);
+        assert_eq!(AwsErrorKind::of("InvalidParameterValue"), AwsErrorKind::Other);
     }
 
     #[test]
@@ -261,9 +244,6 @@ mod tests {
         );
         let invalid = ProviderError::invalid("cidrBlock", "expected a CIDR block");
         assert_eq!(invalid.to_status().code(), tonic::Code::InvalidArgument);
-        assert_eq!(
-            invalid.to_string(),
-            "invalid input: cidrBlock: expected a CIDR block"
-        );
+        assert_eq!(invalid.to_string(), "invalid input: cidrBlock: expected a CIDR block");
     }
 }

@@ -45,10 +45,9 @@ pub mod prelude {
     pub use crate::{
         aws::aws_error,
         error::{AwsErrorKind, OrGone, ProviderError, Result},
-        provider::{
-            Context, CreateRequest, Created, DeleteRequest, Function, ReadRequest, Resource,
-            UpdateRequest,
-        },
+        provider::{Context, CreateRequest, Created, DeleteRequest, Function, ReadRequest, Resource, UpdateRequest},
         wait::Progress,
     };
+    #[cfg(feature = "server")]
+    pub use aws_config::SdkConfig;
 }

@@ -22,9 +22,7 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub fn main(provider: Provider) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -49,10 +47,7 @@ pub fn main(provider: Provider) -> ExitCode {
 /// Serves `provider` on 127.0.0.1:0 after printing the port, until a shutdown signal.
 pub async fn serve(provider: Provider) -> std::io::Result<()> {
     if let Some(engine) = std::env::args().nth(1) {
-        tracing::debug!(
-            engine,
-            "engine address given; this provider does not call back"
-        );
+        tracing::debug!(engine, "engine address given; this provider does not call back");
     }
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let port = listener.local_addr()?.port();

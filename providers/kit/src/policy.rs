@@ -22,9 +22,7 @@ const STATEMENT_KEYS: [&str; 10] = [
 /// The policy document in `value`, parsed if it is a JSON string.
 pub fn parse(value: &Json) -> Result<Json, String> {
     match value {
-        Json::String(text) => {
-            serde_json::from_str(text).map_err(|e| format!("the policy is not valid JSON: {e}"))
-        }
+        Json::String(text) => serde_json::from_str(text).map_err(|e| format!("the policy is not valid JSON: {e}")),
         other => Ok(other.clone()),
     }
 }
@@ -49,9 +47,7 @@ pub fn validate(value: &Json) -> Result<(), String> {
     let statements = match top.get("Statement") {
         Some(Json::Array(items)) if !items.is_empty() => items.clone(),
         Some(object @ Json::Object(_)) => vec![object.clone()],
-        _ => {
-            return Err("`Statement` must be a statement object or a non-empty list of them".into())
-        }
+        _ => return Err("`Statement` must be a statement object or a non-empty list of them".into()),
     };
     for (i, statement) in statements.iter().enumerate() {
         validate_statement(statement).map_err(|reason| format!("Statement[{i}]: {reason}"))?;
@@ -60,10 +56,7 @@ pub fn validate(value: &Json) -> Result<(), String> {
 }
 
 fn version_ok(version: Option<&Json>) -> bool {
-    matches!(
-        version.and_then(Json::as_str),
-        None | Some("2012-10-17" | "2008-10-17")
-    )
+    matches!(version.and_then(Json::as_str), None | Some("2012-10-17" | "2008-10-17"))
 }
 
 fn validate_statement(statement: &Json) -> Result<(), String> {
@@ -84,37 +77,23 @@ fn validate_statement(statement: &Json) -> Result<(), String> {
     exactly_one_of(fields, "Principal", "NotPrincipal", false)?;
     for key in ["Action", "NotAction", "Resource", "NotResource"] {
         if let Some(value) = fields.get(key) {
-            strings(value)
-                .ok_or_else(|| format!("`{key}` must be a string or a list of strings"))?;
+            strings(value).ok_or_else(|| format!("`{key}` must be a string or a list of strings"))?;
         }
     }
     for key in ["Principal", "NotPrincipal"] {
         match fields.get(key) {
-            None | Some(Json::String(_))
-                if fields
-                    .get(key)
-                    .and_then(Json::as_str)
-                    .is_none_or(|p| p == "*") => {}
+            None | Some(Json::String(_)) if fields.get(key).and_then(Json::as_str).is_none_or(|p| p == "*") => {}
             Some(Json::Object(principals)) => {
                 for (kind, ids) in principals {
-                    if !matches!(
-                        kind.as_str(),
-                        "AWS" | "Service" | "Federated" | "CanonicalUser"
-                    ) {
+                    if !matches!(kind.as_str(), "AWS" | "Service" | "Federated" | "CanonicalUser") {
                         return Err(format!(
                             "`{key}` kind `{kind}` is not one of AWS, Service, Federated, CanonicalUser"
                         ));
                     }
-                    strings(ids).ok_or_else(|| {
-                        format!("`{key}.{kind}` must be a string or a list of strings")
-                    })?;
+                    strings(ids).ok_or_else(|| format!("`{key}.{kind}` must be a string or a list of strings"))?;
                 }
             }
-            _ => {
-                return Err(format!(
-                    "`{key}` must be \"*\" or an object such as {{\"AWS\": [...]}}"
-                ))
-            }
+            _ => return Err(format!("`{key}` must be \"*\" or an object such as {{\"AWS\": [...]}}")),
         }
     }
     if let Some(condition) = fields.get("Condition") {
@@ -123,15 +102,11 @@ fn validate_statement(statement: &Json) -> Result<(), String> {
         };
         for (operator, keys) in operators {
             let Json::Object(keys) = keys else {
-                return Err(format!(
-                    "`Condition.{operator}` must be an object of condition keys"
-                ));
+                return Err(format!("`Condition.{operator}` must be an object of condition keys"));
             };
             for (key, values) in keys {
-                let scalar =
-                    |v: &Json| matches!(v, Json::String(_) | Json::Bool(_) | Json::Number(_));
-                let ok = scalar(values)
-                    || matches!(values, Json::Array(items) if items.iter().all(scalar));
+                let scalar = |v: &Json| matches!(v, Json::String(_) | Json::Bool(_) | Json::Number(_));
+                let ok = scalar(values) || matches!(values, Json::Array(items) if items.iter().all(scalar));
                 if !ok {
                     return Err(format!(
                         "`Condition.{operator}.{key}` must be a value or a list of values"
@@ -143,12 +118,7 @@ fn validate_statement(statement: &Json) -> Result<(), String> {
     Ok(())
 }
 
-fn exactly_one_of(
-    fields: &Map<String, Json>,
-    a: &str,
-    b: &str,
-    required: bool,
-) -> Result<(), String> {
+fn exactly_one_of(fields: &Map<String, Json>, a: &str, b: &str, required: bool) -> Result<(), String> {
     match (fields.contains_key(a), fields.contains_key(b)) {
         (true, true) => Err(format!("give `{a}` or `{b}`, not both")),
         (false, false) if required => Err(format!("`{a}` (or `{b}`) is required")),
@@ -159,10 +129,7 @@ fn exactly_one_of(
 fn strings(value: &Json) -> Option<Vec<String>> {
     match value {
         Json::String(s) => Some(vec![s.clone()]),
-        Json::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_string))
-            .collect(),
+        Json::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
         _ => None,
     }
 }
@@ -178,10 +145,7 @@ pub fn canonical(value: &Json) -> Option<Json> {
         Json::Array(items) => items.clone(),
         object => vec![object.clone()],
     };
-    let mut canonical_statements: Vec<Json> = statements
-        .iter()
-        .map(canonical_statement)
-        .collect::<Option<_>>()?;
+    let mut canonical_statements: Vec<Json> = statements.iter().map(canonical_statement).collect::<Option<_>>()?;
     canonical_statements.sort_by_key(|s| s.to_string());
     canonical_statements.dedup();
     let mut out = Map::new();
@@ -292,10 +256,7 @@ mod tests {
     #[test]
     fn accepts_a_policy_as_object_or_string() {
         assert_eq!(validate(&endpoint_policy()), Ok(()));
-        assert_eq!(
-            validate(&Json::String(endpoint_policy().to_string())),
-            Ok(())
-        );
+        assert_eq!(validate(&Json::String(endpoint_policy().to_string())), Ok(()));
     }
 
     #[test]
@@ -352,13 +313,10 @@ mod tests {
             "Version": "2012-10-17",
         });
         assert!(same(&endpoint_policy(), &reordered));
-        let as_aws_returns_it =
-            Json::String(serde_json::to_string_pretty(&reordered).expect("json"));
+        let as_aws_returns_it = Json::String(serde_json::to_string_pretty(&reordered).expect("json"));
         assert!(same(&endpoint_policy(), &as_aws_returns_it));
-        let single_action =
-            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
-        let listed_action =
-            json!({"Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}]});
+        let single_action = json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
+        let listed_action = json!({"Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}]});
         assert!(same(&single_action, &listed_action));
     }
 

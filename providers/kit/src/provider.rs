@@ -22,9 +22,7 @@ use crate::error::{ProviderError, Result};
 use crate::resource::{CheckFailure, FunctionType, ResourceType};
 use crate::schema::{PackageSpec, Properties};
 use crate::tags;
-use crate::value::{
-    map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue,
-};
+use crate::value::{map_from_serde, map_to_json, mark_secret, secret_properties, PropertyMap, PropertyValue};
 use crate::wait::{Progress, Waiter};
 
 /// How long a wait may last when the engine gives no timeout.
@@ -43,17 +41,8 @@ pub struct Context {
 
 impl Context {
     /// A context for one operation on `urn`, bounded by `timeout` (zero: the default).
-    pub fn new(
-        session: Arc<AwsSession>,
-        cancel: CancellationToken,
-        urn: impl Into<String>,
-        timeout: Duration,
-    ) -> Self {
-        let timeout = if timeout.is_zero() {
-            DEFAULT_TIMEOUT
-        } else {
-            timeout
-        };
+    pub fn new(session: Arc<AwsSession>, cancel: CancellationToken, urn: impl Into<String>, timeout: Duration) -> Self {
+        let timeout = if timeout.is_zero() { DEFAULT_TIMEOUT } else { timeout };
         Self {
             session,
             cancel,
@@ -158,6 +147,15 @@ pub struct DeleteRequest<O> {
 
 /// The lifecycle of a resource type against AWS.
 pub trait Resource: ResourceType + Default {
+    /// Ids of existing resources carrying this resource's ownership tag (its URN). Create adopts one
+    /// of them, instead of making a duplicate, when it matches every input that forces replacement:
+    /// that is what an interrupted earlier create left behind. (A resource being replaced under the
+    /// same URN differs in such an input, so it is never taken.) The default finds none.
+    fn owned(&self, ctx: &Context) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let _ = ctx;
+        async { Ok(Vec::new()) }
+    }
+
     /// Creates the resource and returns its id and outputs.
     fn create(
         &self,
@@ -189,21 +187,13 @@ pub trait Resource: ResourceType + Default {
     }
 
     /// Deletes the resource; a resource that is already gone is not an error.
-    fn delete(
-        &self,
-        ctx: &Context,
-        request: DeleteRequest<Self::Outputs>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn delete(&self, ctx: &Context, request: DeleteRequest<Self::Outputs>) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A function offered through `Invoke`.
 pub trait Function: FunctionType + Default {
     /// Runs the function.
-    fn invoke(
-        &self,
-        ctx: &Context,
-        args: Self::Args,
-    ) -> impl Future<Output = Result<Self::Result>> + Send;
+    fn invoke(&self, ctx: &Context, args: Self::Args) -> impl Future<Output = Result<Self::Result>> + Send;
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -222,11 +212,7 @@ pub(crate) trait DynResource: Send + Sync {
     fn check(&self, input: CheckInput) -> std::result::Result<PropertyMap, Vec<CheckFailure>>;
     fn diff(&self, old_inputs: &PropertyMap, news: &PropertyMap, ignore: &[String]) -> Diff;
     fn preview_outputs(&self, inputs: &PropertyMap) -> PropertyMap;
-    fn create<'a>(
-        &'a self,
-        ctx: &'a Context,
-        inputs: PropertyMap,
-    ) -> BoxFuture<'a, Result<(String, PropertyMap)>>;
+    fn create<'a>(&'a self, ctx: &'a Context, inputs: PropertyMap) -> BoxFuture<'a, Result<(String, PropertyMap)>>;
     fn read<'a>(
         &'a self,
         ctx: &'a Context,
@@ -242,21 +228,12 @@ pub(crate) trait DynResource: Send + Sync {
         old_inputs: PropertyMap,
         news: PropertyMap,
     ) -> BoxFuture<'a, Result<PropertyMap>>;
-    fn delete<'a>(
-        &'a self,
-        ctx: &'a Context,
-        id: String,
-        outputs: PropertyMap,
-    ) -> BoxFuture<'a, Result<()>>;
+    fn delete<'a>(&'a self, ctx: &'a Context, id: String, outputs: PropertyMap) -> BoxFuture<'a, Result<()>>;
 }
 
 /// A function behind an object-safe interface.
 pub(crate) trait DynFunction: Send + Sync {
-    fn invoke<'a>(
-        &'a self,
-        ctx: &'a Context,
-        args: PropertyMap,
-    ) -> BoxFuture<'a, Result<PropertyMap>>;
+    fn invoke<'a>(&'a self, ctx: &'a Context, args: PropertyMap) -> BoxFuture<'a, Result<PropertyMap>>;
 }
 
 struct Typed<R>(R);
@@ -284,32 +261,21 @@ fn inputs_typed<R: ResourceType>(urn: &str, map: &PropertyMap) -> Result<R::Inpu
 }
 
 /// Outputs as a property map: secret wherever the inputs were secret or the declaration says so.
-fn encode_outputs<O: serde::Serialize + Properties>(
-    outputs: &O,
-    secret_like: &PropertyMap,
-) -> Result<PropertyMap> {
-    let json =
-        serde_json::to_value(outputs).map_err(|e| ProviderError::invalid("", e.to_string()))?;
+fn encode_outputs<O: serde::Serialize + Properties>(outputs: &O, secret_like: &PropertyMap) -> Result<PropertyMap> {
+    let json = serde_json::to_value(outputs).map_err(|e| ProviderError::invalid("", e.to_string()))?;
     let mut map = map_from_serde(&json);
     let secrets = secret_properties(secret_like);
     mark_secret(&mut map, secrets.iter().map(String::as_str));
     let declared = O::object_spec();
     mark_secret(
         &mut map,
-        declared
-            .properties
-            .iter()
-            .filter(|p| p.secret)
-            .map(|p| p.name),
+        declared.properties.iter().filter(|p| p.secret).map(|p| p.name),
     );
     Ok(map)
 }
 
 /// The input properties found in `outputs`, for Read's answer.
-fn inputs_from_outputs<R: ResourceType>(
-    outputs: &PropertyMap,
-    old_inputs: &PropertyMap,
-) -> PropertyMap {
+fn inputs_from_outputs<R: ResourceType>(outputs: &PropertyMap, old_inputs: &PropertyMap) -> PropertyMap {
     let spec = R::Inputs::object_spec();
     let mut inputs: PropertyMap = outputs
         .iter()
@@ -322,19 +288,57 @@ fn inputs_from_outputs<R: ResourceType>(
     inputs
 }
 
+impl<R: Resource> Typed<R> {
+    /// Finds a resource an interrupted create left for this URN and brings it to `inputs`.
+    async fn adopt(
+        &self,
+        ctx: &Context,
+        inputs: &PropertyMap,
+        typed_inputs: &R::Inputs,
+    ) -> Result<Option<(String, PropertyMap)>> {
+        for id in self.0.owned(ctx).await? {
+            let request = ReadRequest {
+                id: id.clone(),
+                urn: ctx.urn.clone(),
+                inputs: None,
+                outputs: None,
+            };
+            let Some(live) = self.0.read(ctx, request).await? else {
+                continue;
+            };
+            let live_map = encode_outputs(&live, inputs)?;
+            let live_inputs = inputs_from_outputs::<R>(&live_map, &PropertyMap::new());
+            let diff = self.diff(&live_inputs, inputs, &[]);
+            if !diff.replaces().is_empty() {
+                continue;
+            }
+            tracing::info!(urn = %ctx.urn, %id, "adopting the resource an interrupted create left behind");
+            let outputs = if diff.has_changes() {
+                let request = UpdateRequest {
+                    id: id.clone(),
+                    urn: ctx.urn.clone(),
+                    olds: live,
+                    old_inputs: None,
+                    news: typed_inputs.clone(),
+                    diff,
+                };
+                self.0.update(ctx, request).await?
+            } else {
+                live
+            };
+            return Ok(Some((id, encode_outputs(&outputs, inputs)?)));
+        }
+        Ok(None)
+    }
+}
+
 impl<R: Resource> DynResource for Typed<R> {
     fn check(&self, input: CheckInput) -> std::result::Result<PropertyMap, Vec<CheckFailure>> {
         check_resource::<R>(input)
     }
 
     fn diff(&self, old_inputs: &PropertyMap, news: &PropertyMap, ignore: &[String]) -> Diff {
-        diff_inputs(
-            &R::Inputs::object_spec(),
-            R::AUTONAME,
-            old_inputs,
-            news,
-            ignore,
-        )
+        diff_inputs(&R::Inputs::object_spec(), R::AUTONAME, old_inputs, news, ignore)
     }
 
     fn preview_outputs(&self, inputs: &PropertyMap) -> PropertyMap {
@@ -348,13 +352,12 @@ impl<R: Resource> DynResource for Typed<R> {
         outputs
     }
 
-    fn create<'a>(
-        &'a self,
-        ctx: &'a Context,
-        inputs: PropertyMap,
-    ) -> BoxFuture<'a, Result<(String, PropertyMap)>> {
+    fn create<'a>(&'a self, ctx: &'a Context, inputs: PropertyMap) -> BoxFuture<'a, Result<(String, PropertyMap)>> {
         Box::pin(async move {
             let typed_inputs = inputs_typed::<R>(&ctx.urn, &inputs)?;
+            if let Some(adopted) = self.adopt(ctx, &inputs, &typed_inputs).await? {
+                return Ok(adopted);
+            }
             let request = CreateRequest {
                 urn: ctx.urn.clone(),
                 inputs: typed_inputs,
@@ -412,11 +415,7 @@ impl<R: Resource> DynResource for Typed<R> {
         news: PropertyMap,
     ) -> BoxFuture<'a, Result<PropertyMap>> {
         Box::pin(async move {
-            let baseline = if old_inputs.is_empty() {
-                &olds
-            } else {
-                &old_inputs
-            };
+            let baseline = if old_inputs.is_empty() { &olds } else { &old_inputs };
             let diff = self.diff(baseline, &news, &[]);
             let request = UpdateRequest {
                 id,
@@ -435,12 +434,7 @@ impl<R: Resource> DynResource for Typed<R> {
         })
     }
 
-    fn delete<'a>(
-        &'a self,
-        ctx: &'a Context,
-        id: String,
-        outputs: PropertyMap,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn delete<'a>(&'a self, ctx: &'a Context, id: String, outputs: PropertyMap) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let request = DeleteRequest {
                 id,
@@ -455,21 +449,16 @@ impl<R: Resource> DynResource for Typed<R> {
 struct TypedFunction<F>(F);
 
 impl<F: Function> DynFunction for TypedFunction<F> {
-    fn invoke<'a>(
-        &'a self,
-        ctx: &'a Context,
-        args: PropertyMap,
-    ) -> BoxFuture<'a, Result<PropertyMap>> {
+    fn invoke<'a>(&'a self, ctx: &'a Context, args: PropertyMap) -> BoxFuture<'a, Result<PropertyMap>> {
         Box::pin(async move {
             let spec = F::Args::object_spec();
             let failures = crate::check::check_object(&spec, &args, "");
             if !failures.is_empty() {
                 return Err(ProviderError::InvalidInput { failures });
             }
-            let json = map_to_json(&args)
-                .ok_or_else(|| ProviderError::invalid("", "arguments are not known yet"))?;
-            let typed_args: F::Args = serde_json::from_value(json)
-                .map_err(|e| ProviderError::invalid("", e.to_string()))?;
+            let json = map_to_json(&args).ok_or_else(|| ProviderError::invalid("", "arguments are not known yet"))?;
+            let typed_args: F::Args =
+                serde_json::from_value(json).map_err(|e| ProviderError::invalid("", e.to_string()))?;
             let result = self.0.invoke(ctx, typed_args).await?;
             encode_outputs(&result, &args)
         })
@@ -513,12 +502,7 @@ impl Provider {
 
     /// Adds resource type `R`.
     pub fn resource<R: Resource>(mut self) -> Self {
-        debug_assert_eq!(
-            R::PACKAGE,
-            self.package.name,
-            "{} belongs to another package",
-            R::NAME
-        );
+        debug_assert_eq!(R::PACKAGE, self.package.name, "{} belongs to another package", R::NAME);
         let token = self.package.token(R::NAME);
         self.package.resources.push(R::schema());
         self.resources.insert(token, Box::new(Typed(R::default())));
@@ -527,16 +511,10 @@ impl Provider {
 
     /// Adds function `F`.
     pub fn function<F: Function>(mut self) -> Self {
-        debug_assert_eq!(
-            F::PACKAGE,
-            self.package.name,
-            "{} belongs to another package",
-            F::NAME
-        );
+        debug_assert_eq!(F::PACKAGE, self.package.name, "{} belongs to another package", F::NAME);
         let token = self.package.token(F::NAME);
         self.package.functions.push(F::schema());
-        self.functions
-            .insert(token, Box::new(TypedFunction(F::default())));
+        self.functions.insert(token, Box::new(TypedFunction(F::default())));
         self
     }
 
@@ -552,12 +530,7 @@ impl Provider {
             .ok_or_else(|| ProviderError::UnknownType {
                 what: "resource type",
                 token: token.to_string(),
-                offered: self
-                    .resources
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                offered: self.resources.keys().cloned().collect::<Vec<_>>().join(", "),
             })
     }
 
@@ -568,12 +541,7 @@ impl Provider {
             .ok_or_else(|| ProviderError::UnknownType {
                 what: "function",
                 token: token.to_string(),
-                offered: self
-                    .functions
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                offered: self.functions.keys().cloned().collect::<Vec<_>>().join(", "),
             })
     }
 }

@@ -83,9 +83,7 @@ impl Compare {
         match self {
             Compare::Exact => old == new,
             Compare::Set => match (old, new) {
-                (Json::Array(a), Json::Array(b)) => {
-                    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
-                }
+                (Json::Array(a), Json::Array(b)) => a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x)),
                 _ => old == new,
             },
             Compare::Equivalent(same) => same(old, new),
@@ -229,8 +227,7 @@ impl PackageSpec {
     /// Renders the Pulumi package schema.
     pub fn to_schema(&self) -> Json {
         let mut types = Map::new();
-        let render =
-            |spec: &ObjectSpec, types: &mut Map<String, Json>| self.object_json(spec, types);
+        let render = |spec: &ObjectSpec, types: &mut Map<String, Json>| self.object_json(spec, types);
 
         let mut resources = Map::new();
         for resource in &self.resources {
@@ -352,10 +349,7 @@ mod tests {
 
     #[test]
     fn describes_nested_types_for_error_messages() {
-        assert_eq!(
-            <Vec<String>>::property_type().describe(),
-            "a list of strings"
-        );
+        assert_eq!(<Vec<String>>::property_type().describe(), "a list of strings");
         assert_eq!(
             <BTreeMap<String, String>>::property_type().describe(),
             "a map of string to strings"

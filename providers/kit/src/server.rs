@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use palisade_proto::prost_types::Struct;
 use palisade_proto::pulumirpc::{
-    self as rpc, check_request::autonaming_options::Mode, diff_response::DiffChanges,
-    property_diff::Kind,
+    self as rpc, check_request::autonaming_options::Mode, diff_response::DiffChanges, property_diff::Kind,
 };
 use palisade_proto::ResourceProvider;
 use tokio_util::sync::CancellationToken;
@@ -60,11 +59,7 @@ impl ProviderService {
     }
 
     fn context(&self, urn: &str, timeout_seconds: f64) -> Context {
-        let session = self
-            .session
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let session = self.session.read().unwrap_or_else(|p| p.into_inner()).clone();
         let timeout = if timeout_seconds.is_finite() && timeout_seconds > 0.0 {
             Duration::from_secs_f64(timeout_seconds.min(1e9))
         } else {
@@ -148,8 +143,7 @@ fn without_engine_keys(mut map: PropertyMap) -> PropertyMap {
     map
 }
 
-type ListStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = Result<rpc::ListResponse, Status>> + Send>>;
+type ListStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<rpc::ListResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl ResourceProvider for ProviderService {
@@ -194,17 +188,10 @@ impl ResourceProvider for ProviderService {
         }))
     }
 
-    async fn check_config(
-        &self,
-        request: Request<rpc::CheckRequest>,
-    ) -> Result<Response<rpc::CheckResponse>, Status> {
+    async fn check_config(&self, request: Request<rpc::CheckRequest>) -> Result<Response<rpc::CheckResponse>, Status> {
         let request = request.into_inner();
         let news = decode_optional(request.news.as_ref());
-        let failures = check_object(
-            &ProviderConfig::object_spec(),
-            &without_engine_keys(news.clone()),
-            "",
-        );
+        let failures = check_object(&ProviderConfig::object_spec(), &without_engine_keys(news.clone()), "");
         Ok(Response::new(if failures.is_empty() {
             rpc::CheckResponse {
                 inputs: wire(&news),
@@ -218,10 +205,7 @@ impl ResourceProvider for ProviderService {
         }))
     }
 
-    async fn diff_config(
-        &self,
-        request: Request<rpc::DiffRequest>,
-    ) -> Result<Response<rpc::DiffResponse>, Status> {
+    async fn diff_config(&self, request: Request<rpc::DiffRequest>) -> Result<Response<rpc::DiffResponse>, Status> {
         let request = request.into_inner();
         let olds = match &request.old_inputs {
             Some(old_inputs) if !old_inputs.fields.is_empty() => decode_optional(Some(old_inputs)),
@@ -246,11 +230,9 @@ impl ResourceProvider for ProviderService {
     ) -> Result<Response<rpc::ConfigureResponse>, Status> {
         let request = request.into_inner();
         let args = decode_optional(request.args.as_ref());
-        let merged = merge_config_inputs(&request.variables, &args).map_err(|reason| {
-            ProviderError::Config {
-                setting: "args",
-                reason,
-            }
+        let merged = merge_config_inputs(&request.variables, &args).map_err(|reason| ProviderError::Config {
+            setting: "args",
+            reason,
         })?;
         let failures = check_object(
             &ProviderConfig::object_spec(),
@@ -260,15 +242,13 @@ impl ResourceProvider for ProviderService {
         if !failures.is_empty() {
             return Err(ProviderError::InvalidInput { failures }.into());
         }
-        let config: ProviderConfig =
-            serde_json::from_value(merged).map_err(|e| ProviderError::Config {
-                setting: "args",
-                reason: e.to_string(),
-            })?;
+        let config: ProviderConfig = serde_json::from_value(merged).map_err(|e| ProviderError::Config {
+            setting: "args",
+            reason: e.to_string(),
+        })?;
         tracing::info!(?config, "configured");
         // No network call here: the session loads credentials on first use.
-        *self.session.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(AwsSession::new(config));
+        *self.session.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(AwsSession::new(config));
         Ok(Response::new(rpc::ConfigureResponse {
             accept_secrets: true,
             supports_preview: true,
@@ -278,60 +258,42 @@ impl ResourceProvider for ProviderService {
         }))
     }
 
-    async fn invoke(
-        &self,
-        request: Request<rpc::InvokeRequest>,
-    ) -> Result<Response<rpc::InvokeResponse>, Status> {
+    async fn invoke(&self, request: Request<rpc::InvokeRequest>) -> Result<Response<rpc::InvokeResponse>, Status> {
         let request = request.into_inner();
         let function = self.provider.function_for(&request.tok)?;
         let ctx = self.context("", 0.0);
-        match function
-            .invoke(&ctx, decode_optional(request.args.as_ref()))
-            .await
-        {
+        match function.invoke(&ctx, decode_optional(request.args.as_ref())).await {
             Ok(result) => Ok(Response::new(rpc::InvokeResponse {
                 r#return: wire(&result),
                 failures: Vec::new(),
             })),
-            Err(ProviderError::InvalidInput { failures }) => {
-                Ok(Response::new(rpc::InvokeResponse {
-                    r#return: None,
-                    failures: failures_to_wire(failures),
-                }))
-            }
+            Err(ProviderError::InvalidInput { failures }) => Ok(Response::new(rpc::InvokeResponse {
+                r#return: None,
+                failures: failures_to_wire(failures),
+            })),
             Err(other) => Err(other.into()),
         }
     }
 
-    async fn call(
-        &self,
-        _request: Request<rpc::CallRequest>,
-    ) -> Result<Response<rpc::CallResponse>, Status> {
+    async fn call(&self, _request: Request<rpc::CallRequest>) -> Result<Response<rpc::CallResponse>, Status> {
         Err(Status::unimplemented(
             "Call is not supported: Palisade resources have no methods",
         ))
     }
 
-    async fn check(
-        &self,
-        request: Request<rpc::CheckRequest>,
-    ) -> Result<Response<rpc::CheckResponse>, Status> {
+    async fn check(&self, request: Request<rpc::CheckRequest>) -> Result<Response<rpc::CheckResponse>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
-        let autonaming =
-            request
-                .autonaming
-                .as_ref()
-                .map(|options| match Mode::try_from(options.mode) {
-                    Ok(Mode::Enforce) => Autonaming::Enforce(options.proposed_name.clone()),
-                    Ok(Mode::Disable) => Autonaming::Disable,
-                    _ => Autonaming::Propose(options.proposed_name.clone()),
-                });
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
+        let autonaming = request
+            .autonaming
+            .as_ref()
+            .map(|options| match Mode::try_from(options.mode) {
+                Ok(Mode::Enforce) => Autonaming::Enforce(options.proposed_name.clone()),
+                Ok(Mode::Disable) => Autonaming::Disable,
+                _ => Autonaming::Propose(options.proposed_name.clone()),
+            });
         // An empty proposal means "no opinion": fall back to our own naming.
-        let autonaming =
-            autonaming.filter(|a| !matches!(a, Autonaming::Propose(name) if name.is_empty()));
+        let autonaming = autonaming.filter(|a| !matches!(a, Autonaming::Propose(name) if name.is_empty()));
         let input = CheckInput {
             name: logical_name(&request.urn, &request.name).to_string(),
             olds: decode_optional(request.olds.as_ref()),
@@ -351,14 +313,9 @@ impl ResourceProvider for ProviderService {
         }))
     }
 
-    async fn diff(
-        &self,
-        request: Request<rpc::DiffRequest>,
-    ) -> Result<Response<rpc::DiffResponse>, Status> {
+    async fn diff(&self, request: Request<rpc::DiffRequest>) -> Result<Response<rpc::DiffResponse>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
         let olds = match &request.old_inputs {
             Some(old_inputs) if !old_inputs.fields.is_empty() => decode_optional(Some(old_inputs)),
             _ => decode_optional(request.olds.as_ref()),
@@ -371,14 +328,9 @@ impl ResourceProvider for ProviderService {
         ))))
     }
 
-    async fn create(
-        &self,
-        request: Request<rpc::CreateRequest>,
-    ) -> Result<Response<rpc::CreateResponse>, Status> {
+    async fn create(&self, request: Request<rpc::CreateRequest>) -> Result<Response<rpc::CreateResponse>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
         let inputs = decode_optional(request.properties.as_ref());
         if request.preview {
             return Ok(Response::new(rpc::CreateResponse {
@@ -397,18 +349,11 @@ impl ResourceProvider for ProviderService {
         }))
     }
 
-    async fn read(
-        &self,
-        request: Request<rpc::ReadRequest>,
-    ) -> Result<Response<rpc::ReadResponse>, Status> {
+    async fn read(&self, request: Request<rpc::ReadRequest>) -> Result<Response<rpc::ReadResponse>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
         if request.id.is_empty() {
-            return Err(
-                ProviderError::invalid("id", "Read needs the physical id of the resource").into(),
-            );
+            return Err(ProviderError::invalid("id", "Read needs the physical id of the resource").into());
         }
         let ctx = self.context(&request.urn, request.timeout);
         let outcome = resource
@@ -438,29 +383,18 @@ impl ResourceProvider for ProviderService {
 
     type ListStream = ListStream;
 
-    async fn list(
-        &self,
-        _request: Request<rpc::ListRequest>,
-    ) -> Result<Response<Self::ListStream>, Status> {
+    async fn list(&self, _request: Request<rpc::ListRequest>) -> Result<Response<Self::ListStream>, Status> {
         Err(Status::unimplemented("List is not supported yet"))
     }
 
-    async fn update(
-        &self,
-        request: Request<rpc::UpdateRequest>,
-    ) -> Result<Response<rpc::UpdateResponse>, Status> {
+    async fn update(&self, request: Request<rpc::UpdateRequest>) -> Result<Response<rpc::UpdateResponse>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
         let olds = decode_optional(request.olds.as_ref());
         let news = decode_optional(request.news.as_ref());
         if request.preview {
             let mut preview = olds;
-            preview.extend(
-                news.into_iter()
-                    .filter(|(k, _)| k != crate::check::DEFAULTS_KEY),
-            );
+            preview.extend(news.into_iter().filter(|(k, _)| k != crate::check::DEFAULTS_KEY));
             return Ok(Response::new(rpc::UpdateResponse {
                 properties: wire(&preview),
                 refresh_before_update: false,
@@ -485,16 +419,10 @@ impl ResourceProvider for ProviderService {
 
     async fn delete(&self, request: Request<rpc::DeleteRequest>) -> Result<Response<()>, Status> {
         let request = request.into_inner();
-        let resource = self
-            .provider
-            .resource_for(type_token(&request.urn, &request.r#type))?;
+        let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
         let ctx = self.context(&request.urn, request.timeout);
         resource
-            .delete(
-                &ctx,
-                request.id.clone(),
-                decode_optional(request.properties.as_ref()),
-            )
+            .delete(&ctx, request.id.clone(), decode_optional(request.properties.as_ref()))
             .await?;
         tracing::info!(urn = %request.urn, id = %request.id, "deleted");
         Ok(Response::new(()))
@@ -515,10 +443,7 @@ impl ResourceProvider for ProviderService {
         Ok(Response::new(()))
     }
 
-    async fn get_plugin_info(
-        &self,
-        _request: Request<()>,
-    ) -> Result<Response<rpc::PluginInfo>, Status> {
+    async fn get_plugin_info(&self, _request: Request<()>) -> Result<Response<rpc::PluginInfo>, Status> {
         Ok(Response::new(rpc::PluginInfo {
             version: self.provider.package().version.to_string(),
         }))

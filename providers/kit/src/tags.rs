@@ -55,9 +55,7 @@ pub fn validate_tags(tags: &serde_json::Value) -> Result<(), String> {
     }
     for (key, value) in map {
         if value.as_str().is_some_and(|v| v.len() > 256) {
-            return Err(format!(
-                "the value of tag {key:?} is longer than 256 characters"
-            ));
+            return Err(format!("the value of tag {key:?} is longer than 256 characters"));
         }
     }
     Ok(())

@@ -69,9 +69,7 @@ impl PropertyValue {
             None | Some(Kind::NullValue(_)) => PropertyValue::Null,
             Some(Kind::BoolValue(b)) => PropertyValue::Bool(*b),
             Some(Kind::NumberValue(n)) => PropertyValue::Number(*n),
-            Some(Kind::StringValue(s)) if UNKNOWN_SENTINELS.contains(&s.as_str()) => {
-                PropertyValue::Unknown
-            }
+            Some(Kind::StringValue(s)) if UNKNOWN_SENTINELS.contains(&s.as_str()) => PropertyValue::Unknown,
             Some(Kind::StringValue(s)) => PropertyValue::String(s.clone()),
             Some(Kind::ListValue(list)) => {
                 PropertyValue::Array(list.values.iter().map(PropertyValue::from_wire).collect())
@@ -121,9 +119,7 @@ impl PropertyValue {
             PropertyValue::Array(items) => Kind::ListValue(ListValue {
                 values: items.iter().map(PropertyValue::to_wire).collect(),
             }),
-            PropertyValue::Object(map) | PropertyValue::Opaque(map) => {
-                Kind::StructValue(encode_struct(map))
-            }
+            PropertyValue::Object(map) | PropertyValue::Opaque(map) => Kind::StructValue(encode_struct(map)),
             PropertyValue::Secret(inner) => {
                 let mut fields = BTreeMap::new();
                 fields.insert(SIG_KEY.to_string(), string_value(SIG_SECRET));
@@ -160,9 +156,7 @@ impl PropertyValue {
     pub fn reveal(&self) -> PropertyValue {
         match self {
             PropertyValue::Secret(inner) => inner.reveal(),
-            PropertyValue::Array(items) => {
-                PropertyValue::Array(items.iter().map(PropertyValue::reveal).collect())
-            }
+            PropertyValue::Array(items) => PropertyValue::Array(items.iter().map(PropertyValue::reveal).collect()),
             PropertyValue::Object(map) => {
                 PropertyValue::Object(map.iter().map(|(k, v)| (k.clone(), v.reveal())).collect())
             }
@@ -177,12 +171,9 @@ impl PropertyValue {
             PropertyValue::Bool(b) => Json::Bool(*b),
             PropertyValue::Number(n) => number_to_json(*n),
             PropertyValue::String(s) => Json::String(s.clone()),
-            PropertyValue::Array(items) => Json::Array(
-                items
-                    .iter()
-                    .map(PropertyValue::to_json)
-                    .collect::<Option<_>>()?,
-            ),
+            PropertyValue::Array(items) => {
+                Json::Array(items.iter().map(PropertyValue::to_json).collect::<Option<_>>()?)
+            }
             PropertyValue::Object(map) | PropertyValue::Opaque(map) => Json::Object(
                 map.iter()
                     .map(|(k, v)| Some((k.clone(), v.to_json()?)))
@@ -200,9 +191,7 @@ impl PropertyValue {
             Json::Bool(b) => PropertyValue::Bool(*b),
             Json::Number(n) => PropertyValue::Number(n.as_f64().unwrap_or(f64::NAN)),
             Json::String(s) => PropertyValue::String(s.clone()),
-            Json::Array(items) => {
-                PropertyValue::Array(items.iter().map(PropertyValue::from_json).collect())
-            }
+            Json::Array(items) => PropertyValue::Array(items.iter().map(PropertyValue::from_json).collect()),
             Json::Object(map) => PropertyValue::Object(
                 map.iter()
                     .map(|(k, v)| (k.clone(), PropertyValue::from_json(v)))
@@ -265,9 +254,7 @@ pub fn map_from_serde(json: &Json) -> PropertyMap {
                     .map(|(k, v)| (k, prune(v)))
                     .collect(),
             ),
-            PropertyValue::Array(items) => {
-                PropertyValue::Array(items.into_iter().map(prune).collect())
-            }
+            PropertyValue::Array(items) => PropertyValue::Array(items.into_iter().map(prune).collect()),
             other => other,
         }
     }

@@ -107,10 +107,7 @@ mod tests {
             matches!(&error, ProviderError::Timeout { last_state, .. } if last_state == "pending"),
             "{error}"
         );
-        assert!(
-            error.to_string().contains("VPC vpc-1 to become available"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("VPC vpc-1 to become available"), "{error}");
     }
 
     #[tokio::test]
@@ -122,9 +119,7 @@ mod tests {
             cancel.cancel();
         });
         let error = waiter
-            .until("a thing", || async {
-                Ok(Progress::<()>::Pending("creating".into()))
-            })
+            .until("a thing", || async { Ok(Progress::<()>::Pending("creating".into())) })
             .await
             .expect_err("cancelled");
         assert!(matches!(error, ProviderError::Cancelled { .. }));

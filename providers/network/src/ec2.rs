@@ -32,20 +32,15 @@ pub(crate) fn to_ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 
 /// The user's tags among EC2's tags (ownership and `aws:` tags left out).
 pub(crate) fn from_ec2_tags(tags: &[Tag]) -> BTreeMap<String, String> {
-    user_tags(tags.iter().filter_map(|t| {
-        Some((
-            t.key()?.to_string(),
-            t.value().unwrap_or_default().to_string(),
-        ))
-    }))
+    user_tags(
+        tags.iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))),
+    )
 }
 
 /// A filter matching resources that carry `urn` in their ownership tag.
 pub(crate) fn owned_by(urn: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{URN_TAG}"))
-        .values(urn)
-        .build()
+    Filter::builder().name(format!("tag:{URN_TAG}")).values(urn).build()
 }
 
 /// Brings a resource's user tags from `old` to `new`: removes what went, writes what changed.
@@ -92,12 +87,7 @@ pub(crate) fn adopting(kind: &str, id: String, urn: &str) -> String {
 
 /// The network interfaces matching `filter`, described for an error message.
 pub(crate) async fn network_interfaces(ec2: &Client, filter: Filter) -> Vec<String> {
-    let Ok(output) = ec2
-        .describe_network_interfaces()
-        .filters(filter)
-        .send()
-        .await
-    else {
+    let Ok(output) = ec2.describe_network_interfaces().filters(filter).send().await else {
         return Vec::new();
     };
     output
@@ -107,9 +97,7 @@ pub(crate) async fn network_interfaces(ec2: &Client, filter: Filter) -> Vec<Stri
             format!(
                 "network interface {} ({})",
                 n.network_interface_id().unwrap_or("?"),
-                n.description()
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or("no description")
+                n.description().filter(|d| !d.is_empty()).unwrap_or("no description")
             )
         })
         .collect()

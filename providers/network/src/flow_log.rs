@@ -77,9 +77,7 @@ impl ResourceType for FlowLog {
 
 #[cfg(feature = "provider")]
 mod lifecycle {
-    use aws_sdk_ec2::types::{
-        FlowLogsResourceType, LogDestinationType, ResourceType as Ec2ResourceType, TrafficType,
-    };
+    use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, ResourceType as Ec2ResourceType, TrafficType};
     use aws_sdk_ec2::Client;
     use palisade_provider_kit::prelude::*;
 
@@ -87,14 +85,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for FlowLog {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<FlowLogArgs>,
-        ) -> Result<Created<FlowLogState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_flow_logs()
                 .filter(ec2::owned_by(&ctx.urn))
                 .send()
@@ -102,35 +95,34 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeFlowLogs", e))?
                 .flow_logs()
                 .iter()
-                .find_map(|f| f.flow_log_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("flow log", id, &ctx.urn),
-                None => {
-                    let created = ec2
-                        .create_flow_logs()
-                        .resource_ids(&args.vpc_id)
-                        .resource_type(FlowLogsResourceType::Vpc)
-                        .traffic_type(TrafficType::from(args.traffic_type.as_str()))
-                        .log_destination_type(LogDestinationType::CloudWatchLogs)
-                        .log_group_name(&args.log_group_name)
-                        .deliver_logs_permission_arn(&args.deliver_logs_permission_arn)
-                        .tag_specifications(ec2::tag_specification(
-                            ctx,
-                            Ec2ResourceType::VpcFlowLog,
-                            &args.tags,
-                        ))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("CreateFlowLogs", e))?;
-                    if let Some(error) = created.unsuccessful().iter().find_map(|u| u.error()) {
-                        return Err(ProviderError::Aws {
-                            operation: "CreateFlowLogs",
-                            code: error.code().unwrap_or("Unknown").to_string(),
-                            message: error.message().unwrap_or_default().to_string(),
-                        });
-                    }
-                    created.flow_log_ids().first().cloned().unwrap_or_default()
+                .filter_map(|f| f.flow_log_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(&self, ctx: &Context, request: CreateRequest<FlowLogArgs>) -> Result<Created<FlowLogState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = {
+                let created = ec2
+                    .create_flow_logs()
+                    .resource_ids(&args.vpc_id)
+                    .resource_type(FlowLogsResourceType::Vpc)
+                    .traffic_type(TrafficType::from(args.traffic_type.as_str()))
+                    .log_destination_type(LogDestinationType::CloudWatchLogs)
+                    .log_group_name(&args.log_group_name)
+                    .deliver_logs_permission_arn(&args.deliver_logs_permission_arn)
+                    .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::VpcFlowLog, &args.tags))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateFlowLogs", e))?;
+                if let Some(error) = created.unsuccessful().iter().find_map(|u| u.error()) {
+                    return Err(ProviderError::Aws {
+                        operation: "CreateFlowLogs",
+                        code: error.code().unwrap_or("Unknown").to_string(),
+                        message: error.message().unwrap_or_default().to_string(),
+                    });
                 }
+                created.flow_log_ids().first().cloned().unwrap_or_default()
             };
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
                 kind: "flow log",
@@ -153,19 +145,11 @@ mod lifecycle {
             request: UpdateRequest<FlowLogArgs, FlowLogState>,
         ) -> Result<FlowLogState> {
             let ec2 = ec2::client(ctx).await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "flow log",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "flow log",
+                id: request.id,
+            })
         }
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<FlowLogState>) -> Result<()> {
@@ -199,20 +183,14 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeFlowLogs", e));
-        let Some(flow_log) = found
-            .or_gone()?
-            .and_then(|output| output.flow_logs().first().cloned())
-        else {
+        let Some(flow_log) = found.or_gone()?.and_then(|output| output.flow_logs().first().cloned()) else {
             return Ok(None);
         };
         Ok(Some(FlowLogState {
             args: FlowLogArgs {
                 vpc_id: flow_log.resource_id().unwrap_or_default().to_string(),
                 log_group_name: flow_log.log_group_name().unwrap_or_default().to_string(),
-                deliver_logs_permission_arn: flow_log
-                    .deliver_logs_permission_arn()
-                    .unwrap_or_default()
-                    .to_string(),
+                deliver_logs_permission_arn: flow_log.deliver_logs_permission_arn().unwrap_or_default().to_string(),
                 traffic_type: flow_log
                     .traffic_type()
                     .map(|t| t.as_str().to_string())

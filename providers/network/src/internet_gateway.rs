@@ -38,7 +38,8 @@ pub struct InternetGatewayState {
 impl ResourceType for InternetGateway {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "InternetGateway";
-    const DOC: &'static str = "An internet gateway and its attachment to a VPC. Only for stacks that ask for internet access.";
+    const DOC: &'static str =
+        "An internet gateway and its attachment to a VPC. Only for stacks that ask for internet access.";
     type Inputs = InternetGatewayArgs;
     type Outputs = InternetGatewayState;
 }
@@ -53,14 +54,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for InternetGateway {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<InternetGatewayArgs>,
-        ) -> Result<Created<InternetGatewayState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_internet_gateways()
                 .filters(ec2::owned_by(&ctx.urn))
                 .send()
@@ -68,35 +64,36 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeInternetGateways", e))?
                 .internet_gateways()
                 .iter()
-                .find_map(|g| g.internet_gateway_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("internet gateway", id, &ctx.urn),
-                None => ec2
-                    .create_internet_gateway()
-                    .tag_specifications(ec2::tag_specification(
-                        ctx,
-                        Ec2ResourceType::InternetGateway,
-                        &args.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateInternetGateway", e))?
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .unwrap_or_default()
-                    .to_string(),
-            };
+                .filter_map(|g| g.internet_gateway_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<InternetGatewayArgs>,
+        ) -> Result<Created<InternetGatewayState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = ec2
+                .create_internet_gateway()
+                .tag_specifications(ec2::tag_specification(
+                    ctx,
+                    Ec2ResourceType::InternetGateway,
+                    &args.tags,
+                ))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateInternetGateway", e))?
+                .internet_gateway()
+                .and_then(|g| g.internet_gateway_id())
+                .unwrap_or_default()
+                .to_string();
             let live = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
                 kind: "internet gateway",
                 id: id.clone(),
             })?;
-            attach(
-                &ec2,
-                &id,
-                live.args.vpc_id.as_deref(),
-                args.vpc_id.as_deref(),
-            )
-            .await?;
+            attach(&ec2, &id, live.args.vpc_id.as_deref(), args.vpc_id.as_deref()).await?;
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
                 kind: "internet gateway",
                 id: id.clone(),
@@ -118,12 +115,10 @@ mod lifecycle {
             request: UpdateRequest<InternetGatewayArgs, InternetGatewayState>,
         ) -> Result<InternetGatewayState> {
             let ec2 = ec2::client(ctx).await?;
-            let live = read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "internet gateway",
-                    id: request.id.clone(),
-                })?;
+            let live = read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "internet gateway",
+                id: request.id.clone(),
+            })?;
             attach(
                 &ec2,
                 &request.id,
@@ -131,26 +126,14 @@ mod lifecycle {
                 request.news.vpc_id.as_deref(),
             )
             .await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "internet gateway",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "internet gateway",
+                id: request.id,
+            })
         }
 
-        async fn delete(
-            &self,
-            ctx: &Context,
-            request: DeleteRequest<InternetGatewayState>,
-        ) -> Result<()> {
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<InternetGatewayState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
             let Some(live) = read(&ec2, &request.id).await? else {
                 return Ok(());
@@ -167,12 +150,7 @@ mod lifecycle {
     }
 
     /// Moves the gateway's attachment from `live` to `wanted`.
-    async fn attach(
-        ec2: &Client,
-        id: &str,
-        live: Option<&str>,
-        wanted: Option<&str>,
-    ) -> Result<()> {
+    async fn attach(ec2: &Client, id: &str, live: Option<&str>, wanted: Option<&str>) -> Result<()> {
         if live == wanted {
             return Ok(());
         }

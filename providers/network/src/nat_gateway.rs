@@ -60,8 +60,7 @@ pub struct NatGatewayState {
 impl ResourceType for NatGateway {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "NatGateway";
-    const DOC: &'static str =
-        "A NAT gateway with its own Elastic IP, released on delete. Only for NAT mode.";
+    const DOC: &'static str = "A NAT gateway with its own Elastic IP, released on delete. Only for NAT mode.";
     type Inputs = NatGatewayArgs;
     type Outputs = NatGatewayState;
 }
@@ -76,14 +75,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for NatGateway {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<NatGatewayArgs>,
-        ) -> Result<Created<NatGatewayState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_nat_gateways()
                 .filter(ec2::owned_by(&ctx.urn))
                 .send()
@@ -91,38 +85,36 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeNatGateways", e))?
                 .nat_gateways()
                 .iter()
-                .filter(|g| {
-                    !matches!(
-                        g.state().map(|s| s.as_str()),
-                        Some("deleted" | "deleting" | "failed")
-                    )
-                })
-                .find_map(|g| g.nat_gateway_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("NAT gateway", id, &ctx.urn),
-                None => {
-                    let allocation = if args.connectivity_type == "public" {
-                        Some(elastic_ip(ctx, &ec2, &args).await?)
-                    } else {
-                        None
-                    };
-                    ec2.create_nat_gateway()
-                        .subnet_id(&args.subnet_id)
-                        .connectivity_type(ConnectivityType::from(args.connectivity_type.as_str()))
-                        .set_allocation_id(allocation)
-                        .tag_specifications(ec2::tag_specification(
-                            ctx,
-                            Ec2ResourceType::Natgateway,
-                            &args.tags,
-                        ))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("CreateNatGateway", e))?
-                        .nat_gateway()
-                        .and_then(|g| g.nat_gateway_id())
-                        .unwrap_or_default()
-                        .to_string()
-                }
+                .filter(|g| !matches!(g.state().map(|s| s.as_str()), Some("deleted" | "deleting" | "failed")))
+                .filter_map(|g| g.nat_gateway_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<NatGatewayArgs>,
+        ) -> Result<Created<NatGatewayState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = {
+                let allocation = if args.connectivity_type == "public" {
+                    Some(elastic_ip(ctx, &ec2, &args).await?)
+                } else {
+                    None
+                };
+                ec2.create_nat_gateway()
+                    .subnet_id(&args.subnet_id)
+                    .connectivity_type(ConnectivityType::from(args.connectivity_type.as_str()))
+                    .set_allocation_id(allocation)
+                    .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::Natgateway, &args.tags))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateNatGateway", e))?
+                    .nat_gateway()
+                    .and_then(|g| g.nat_gateway_id())
+                    .unwrap_or_default()
+                    .to_string()
             };
             ctx.wait_until(&format!("NAT gateway {id} to become available"), || async {
                 let gateway = describe(&ec2, &id).await?;
@@ -138,9 +130,7 @@ mod lifecycle {
                             .unwrap_or("no reason given")
                             .to_string(),
                     }),
-                    other => Ok(Progress::Pending(
-                        other.unwrap_or("not visible yet").to_string(),
-                    )),
+                    other => Ok(Progress::Pending(other.unwrap_or("not visible yet").to_string())),
                 }
             })
             .await?;
@@ -165,26 +155,14 @@ mod lifecycle {
             request: UpdateRequest<NatGatewayArgs, NatGatewayState>,
         ) -> Result<NatGatewayState> {
             let ec2 = ec2::client(ctx).await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "NAT gateway",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "NAT gateway",
+                id: request.id,
+            })
         }
 
-        async fn delete(
-            &self,
-            ctx: &Context,
-            request: DeleteRequest<NatGatewayState>,
-        ) -> Result<()> {
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<NatGatewayState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
             let deleted = ec2
                 .delete_nat_gateway()
@@ -193,18 +171,15 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DeleteNatGateway", e));
             deleted.or_gone()?;
-            ctx.wait_until(
-                &format!("NAT gateway {} to be deleted", request.id),
-                || async {
-                    let state = describe(&ec2, &request.id)
-                        .await?
-                        .and_then(|g| g.state().map(|s| s.as_str().to_string()));
-                    Ok(match state.as_deref() {
-                        None | Some("deleted") => Progress::Done(()),
-                        Some(other) => Progress::Pending(other.to_string()),
-                    })
-                },
-            )
+            ctx.wait_until(&format!("NAT gateway {} to be deleted", request.id), || async {
+                let state = describe(&ec2, &request.id)
+                    .await?
+                    .and_then(|g| g.state().map(|s| s.as_str().to_string()));
+                Ok(match state.as_deref() {
+                    None | Some("deleted") => Progress::Done(()),
+                    Some(other) => Progress::Pending(other.to_string()),
+                })
+            })
             .await?;
             // The address is ours alone: release it once the gateway no longer holds it.
             if let Some(allocation) = &request.outputs.allocation_id {
@@ -234,20 +209,12 @@ mod lifecycle {
             .filter(|a| a.association_id().is_none())
             .find_map(|a| a.allocation_id())
         {
-            return Ok(ec2::adopting(
-                "Elastic IP",
-                allocation.to_string(),
-                &ctx.urn,
-            ));
+            return Ok(ec2::adopting("Elastic IP", allocation.to_string(), &ctx.urn));
         }
         let allocated = ec2
             .allocate_address()
             .domain(DomainType::Vpc)
-            .tag_specifications(ec2::tag_specification(
-                ctx,
-                Ec2ResourceType::ElasticIp,
-                &args.tags,
-            ))
+            .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::ElasticIp, &args.tags))
             .send()
             .await
             .map_err(|e| aws_error("AllocateAddress", e))?;
@@ -270,10 +237,7 @@ mod lifecycle {
         let Some(gateway) = describe(ec2, id).await? else {
             return Ok(None);
         };
-        if matches!(
-            gateway.state().map(|s| s.as_str()),
-            Some("deleted" | "deleting")
-        ) {
+        if matches!(gateway.state().map(|s| s.as_str()), Some("deleted" | "deleting")) {
             return Ok(None);
         }
         let address = gateway.nat_gateway_addresses().first();

@@ -65,8 +65,7 @@ pub struct RouteTableState {
 impl ResourceType for RouteTable {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "RouteTable";
-    const DOC: &'static str =
-        "A route table with its routes and subnet associations, changed in place.";
+    const DOC: &'static str = "A route table with its routes and subnet associations, changed in place.";
     type Inputs = RouteTableArgs;
     type Outputs = RouteTableState;
 
@@ -110,14 +109,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for RouteTable {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<RouteTableArgs>,
-        ) -> Result<Created<RouteTableState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_route_tables()
                 .filters(ec2::owned_by(&ctx.urn))
                 .send()
@@ -125,25 +119,28 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeRouteTables", e))?
                 .route_tables()
                 .iter()
-                .find_map(|t| t.route_table_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("route table", id, &ctx.urn),
-                None => ec2
-                    .create_route_table()
-                    .vpc_id(&args.vpc_id)
-                    .tag_specifications(ec2::tag_specification(
-                        ctx,
-                        Ec2ResourceType::RouteTable,
-                        &args.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateRouteTable", e))?
-                    .route_table()
-                    .and_then(|t| t.route_table_id())
-                    .unwrap_or_default()
-                    .to_string(),
-            };
+                .filter_map(|t| t.route_table_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<RouteTableArgs>,
+        ) -> Result<Created<RouteTableState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = ec2
+                .create_route_table()
+                .vpc_id(&args.vpc_id)
+                .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::RouteTable, &args.tags))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateRouteTable", e))?
+                .route_table()
+                .and_then(|t| t.route_table_id())
+                .unwrap_or_default()
+                .to_string();
             reconcile(&ec2, &id, &args).await?;
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
                 kind: "route table",
@@ -167,26 +164,14 @@ mod lifecycle {
         ) -> Result<RouteTableState> {
             let ec2 = ec2::client(ctx).await?;
             reconcile(&ec2, &request.id, &request.news).await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "route table",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "route table",
+                id: request.id,
+            })
         }
 
-        async fn delete(
-            &self,
-            ctx: &Context,
-            request: DeleteRequest<RouteTableState>,
-        ) -> Result<()> {
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<RouteTableState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
             if let Some(live) = read(&ec2, &request.id).await? {
                 for association in live.association_ids.values() {
@@ -303,10 +288,7 @@ mod lifecycle {
             .filter(|r| r.gateway_id() != Some("local"))
             .filter_map(|r| {
                 let destination = r.destination_cidr_block()?.to_string();
-                let gateway_id = r
-                    .gateway_id()
-                    .filter(|g| g.starts_with("igw-"))
-                    .map(str::to_string);
+                let gateway_id = r.gateway_id().filter(|g| g.starts_with("igw-")).map(str::to_string);
                 let nat_gateway_id = r.nat_gateway_id().map(str::to_string);
                 (gateway_id.is_some() || nat_gateway_id.is_some()).then_some(Route {
                     destination_cidr_block: destination,
@@ -320,12 +302,7 @@ mod lifecycle {
             .associations()
             .iter()
             .filter(|a| !a.main().unwrap_or(false))
-            .filter_map(|a| {
-                Some((
-                    a.subnet_id()?.to_string(),
-                    a.route_table_association_id()?.to_string(),
-                ))
-            })
+            .filter_map(|a| Some((a.subnet_id()?.to_string(), a.route_table_association_id()?.to_string())))
             .collect();
         Ok(Some(RouteTableState {
             args: RouteTableArgs {

@@ -94,7 +94,8 @@ pub struct SecurityGroupState {
 impl ResourceType for SecurityGroup {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "SecurityGroup";
-    const DOC: &'static str = "A security group with its ingress and egress rules, compared as sets. Egress is exactly \
+    const DOC: &'static str =
+        "A security group with its ingress and egress rules, compared as sets. Egress is exactly \
                                what is declared: AWS's default allow-all egress is not kept silently.";
     const AUTONAME: Option<AutoName> = Some(AutoName {
         property: "groupName",
@@ -109,10 +110,7 @@ impl ResourceType for SecurityGroup {
         for (direction, rules) in [("ingress", &inputs.ingress), ("egress", &inputs.egress)] {
             for (i, rule) in rules.iter().enumerate() {
                 let at = |field: &str| format!("{direction}[{i}]{field}");
-                if rule.cidr_blocks.is_empty()
-                    && rule.security_group_ids.is_empty()
-                    && !rule.self_referencing
-                {
+                if rule.cidr_blocks.is_empty() && rule.security_group_ids.is_empty() && !rule.self_referencing {
                     failures.push(CheckFailure::new(
                         at(""),
                         "the rule admits nothing; give `cidrBlocks`, `securityGroupIds` or `self: true`",
@@ -120,17 +118,12 @@ impl ResourceType for SecurityGroup {
                 }
                 let protocol = normal_protocol(&rule.protocol);
                 if matches!(protocol.as_str(), "tcp" | "udp") {
-                    if !(0..=65535).contains(&rule.from_port)
-                        || !(0..=65535).contains(&rule.to_port)
-                    {
+                    if !(0..=65535).contains(&rule.from_port) || !(0..=65535).contains(&rule.to_port) {
                         failures.push(CheckFailure::new(at(".fromPort"), "ports are 0 to 65535"));
                     } else if rule.from_port > rule.to_port {
                         failures.push(CheckFailure::new(
                             at(".toPort"),
-                            format!(
-                                "`toPort` {} is below `fromPort` {}",
-                                rule.to_port, rule.from_port
-                            ),
+                            format!("`toPort` {} is below `fromPort` {}", rule.to_port, rule.from_port),
                         ));
                     }
                 }
@@ -215,11 +208,7 @@ pub fn permissions(rules: &[SecurityGroupRule]) -> BTreeSet<Permission> {
             .cidr_blocks
             .iter()
             .map(|c| Peer::Cidr(c.clone()))
-            .chain(
-                rule.security_group_ids
-                    .iter()
-                    .map(|g| Peer::Group(g.clone())),
-            )
+            .chain(rule.security_group_ids.iter().map(|g| Peer::Group(g.clone())))
             .chain(rule.self_referencing.then_some(Peer::Itself));
         for peer in peers {
             out.insert(Permission {
@@ -269,16 +258,11 @@ pub fn rules_of(permissions: &BTreeSet<Permission>) -> Vec<SecurityGroupRule> {
 mod lifecycle {
     use std::collections::BTreeSet;
 
-    use aws_sdk_ec2::types::{
-        IpPermission, IpRange, ResourceType as Ec2ResourceType, UserIdGroupPair,
-    };
+    use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType as Ec2ResourceType, UserIdGroupPair};
     use aws_sdk_ec2::Client;
     use palisade_provider_kit::prelude::*;
 
-    use super::{
-        permissions, rules_of, Peer, Permission, SecurityGroup, SecurityGroupArgs,
-        SecurityGroupState,
-    };
+    use super::{permissions, rules_of, Peer, Permission, SecurityGroup, SecurityGroupArgs, SecurityGroupState};
     use crate::ec2;
 
     #[derive(Clone, Copy, PartialEq, Eq)]
@@ -288,14 +272,9 @@ mod lifecycle {
     }
 
     impl Resource for SecurityGroup {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<SecurityGroupArgs>,
-        ) -> Result<Created<SecurityGroupState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_security_groups()
                 .filters(ec2::owned_by(&ctx.urn))
                 .send()
@@ -303,26 +282,29 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeSecurityGroups", e))?
                 .security_groups()
                 .iter()
-                .find_map(|g| g.group_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("security group", id, &ctx.urn),
-                None => ec2
-                    .create_security_group()
-                    .group_name(args.group_name.clone().unwrap_or_default())
-                    .description(&args.description)
-                    .vpc_id(&args.vpc_id)
-                    .tag_specifications(ec2::tag_specification(
-                        ctx,
-                        Ec2ResourceType::SecurityGroup,
-                        &args.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateSecurityGroup", e))?
-                    .group_id()
-                    .unwrap_or_default()
-                    .to_string(),
-            };
+                .filter_map(|g| g.group_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<SecurityGroupArgs>,
+        ) -> Result<Created<SecurityGroupState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = ec2
+                .create_security_group()
+                .group_name(args.group_name.clone().unwrap_or_default())
+                .description(&args.description)
+                .vpc_id(&args.vpc_id)
+                .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::SecurityGroup, &args.tags))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateSecurityGroup", e))?
+                .group_id()
+                .unwrap_or_default()
+                .to_string();
             reconcile(&ec2, &id, &args).await?;
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
                 kind: "security group",
@@ -346,26 +328,14 @@ mod lifecycle {
         ) -> Result<SecurityGroupState> {
             let ec2 = ec2::client(ctx).await?;
             reconcile(&ec2, &request.id, &request.news).await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "security group",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "security group",
+                id: request.id,
+            })
         }
 
-        async fn delete(
-            &self,
-            ctx: &Context,
-            request: DeleteRequest<SecurityGroupState>,
-        ) -> Result<()> {
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<SecurityGroupState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
             let deleted = ec2
                 .delete_security_group()
@@ -387,7 +357,9 @@ mod lifecycle {
                     Err(ProviderError::Aws {
                         operation,
                         code,
-                        message: format!("{message} (still using the group: {users}; or another group's rule names it)"),
+                        message: format!(
+                            "{message} (still using the group: {users}; or another group's rule names it)"
+                        ),
                     })
                 }
                 other => other.map(|_| ()),
@@ -406,19 +378,11 @@ mod lifecycle {
         };
         for direction in [Direction::Ingress, Direction::Egress] {
             let (live, wanted) = match direction {
-                Direction::Ingress => (
-                    from_aws(id, group.ip_permissions()),
-                    permissions(&args.ingress),
-                ),
-                Direction::Egress => (
-                    from_aws(id, group.ip_permissions_egress()),
-                    permissions(&args.egress),
-                ),
+                Direction::Ingress => (from_aws(id, group.ip_permissions()), permissions(&args.ingress)),
+                Direction::Egress => (from_aws(id, group.ip_permissions_egress()), permissions(&args.egress)),
             };
-            let revoke: Vec<IpPermission> =
-                live.difference(&wanted).map(|p| to_aws(id, p)).collect();
-            let authorize: Vec<IpPermission> =
-                wanted.difference(&live).map(|p| to_aws(id, p)).collect();
+            let revoke: Vec<IpPermission> = live.difference(&wanted).map(|p| to_aws(id, p)).collect();
+            let authorize: Vec<IpPermission> = wanted.difference(&live).map(|p| to_aws(id, p)).collect();
             if !revoke.is_empty() {
                 let revoke = Some(revoke);
                 match direction {
@@ -472,10 +436,7 @@ mod lifecycle {
             let (from_port, to_port) = if protocol == "-1" {
                 (0, 0)
             } else {
-                (
-                    permission.from_port().unwrap_or(0),
-                    permission.to_port().unwrap_or(0),
-                )
+                (permission.from_port().unwrap_or(0), permission.to_port().unwrap_or(0))
             };
             let mut add = |peer: Peer, description: Option<&str>| {
                 out.insert(Permission {
@@ -508,18 +469,13 @@ mod lifecycle {
     fn to_aws(own_id: &str, permission: &Permission) -> IpPermission {
         let mut builder = IpPermission::builder().ip_protocol(&permission.protocol);
         if permission.protocol != "-1" {
-            builder = builder
-                .from_port(permission.from_port)
-                .to_port(permission.to_port);
+            builder = builder.from_port(permission.from_port).to_port(permission.to_port);
         }
         let description = permission.description.clone();
         match &permission.peer {
-            Peer::Cidr(cidr) => builder.ip_ranges(
-                IpRange::builder()
-                    .cidr_ip(cidr)
-                    .set_description(description)
-                    .build(),
-            ),
+            Peer::Cidr(cidr) => {
+                builder.ip_ranges(IpRange::builder().cidr_ip(cidr).set_description(description).build())
+            }
             Peer::Group(group) => builder.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(group)
@@ -563,10 +519,7 @@ mod lifecycle {
                 tags: ec2::from_ec2_tags(group.tags()),
             },
             group_id: id.to_string(),
-            arn: group
-                .security_group_arn()
-                .map(str::to_string)
-                .unwrap_or_default(),
+            arn: group.security_group_arn().map(str::to_string).unwrap_or_default(),
             owner_id,
         }))
     }
@@ -591,13 +544,15 @@ mod tests {
 
     #[test]
     fn rules_compare_as_sets_of_single_permissions() {
-        let grouped = json!([{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.0.1.0/24", "10.0.2.0/24"]}]);
+        let grouped =
+            json!([{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.0.1.0/24", "10.0.2.0/24"]}]);
         let split_and_reordered = json!([
             {"protocol": "TCP", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.0.2.0/24"]},
             {"protocol": "6", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.0.1.0/24"]},
         ]);
         assert!(same_rules(&grouped, &split_and_reordered));
-        let wider = json!([{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.0.1.0/24", "10.0.2.0/24"]}]);
+        let wider =
+            json!([{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.0.1.0/24", "10.0.2.0/24"]}]);
         assert!(!same_rules(&grouped, &wider));
     }
 
@@ -613,10 +568,7 @@ mod tests {
         let mut self_rule = rule("tcp", 2049, 2049, &[]);
         self_rule.self_referencing = true;
         self_rule.security_group_ids = vec!["sg-123".into()];
-        let rules = vec![
-            rule("tcp", 443, 443, &["10.0.0.0/16", "10.1.0.0/16"]),
-            self_rule,
-        ];
+        let rules = vec![rule("tcp", 443, 443, &["10.0.0.0/16", "10.1.0.0/16"]), self_rule];
         let atoms = permissions(&rules);
         assert_eq!(atoms.len(), 4);
         assert_eq!(permissions(&rules_of(&atoms)), atoms);
@@ -628,17 +580,11 @@ mod tests {
             group_name: Some("g".into()),
             description: "d".into(),
             vpc_id: "vpc-1".into(),
-            ingress: vec![
-                rule("tcp", 443, 443, &[]),
-                rule("tcp", 500, 400, &["10.0.0.0/16"]),
-            ],
+            ingress: vec![rule("tcp", 443, 443, &[]), rule("tcp", 500, 400, &["10.0.0.0/16"])],
             egress: vec![rule("udp", 0, 70000, &["10.0.0.0/16"])],
             tags: BTreeMap::new(),
         };
-        let failures: Vec<String> = SecurityGroup::validate(&args)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let failures: Vec<String> = SecurityGroup::validate(&args).iter().map(ToString::to_string).collect();
         assert_eq!(
             failures,
             vec![

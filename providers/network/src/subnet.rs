@@ -45,8 +45,7 @@ pub struct SubnetState {
 impl ResourceType for Subnet {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "Subnet";
-    const DOC: &'static str =
-        "A subnet of a VPC in one availability zone. Tagged with its URN and stack.";
+    const DOC: &'static str = "A subnet of a VPC in one availability zone. Tagged with its URN and stack.";
     type Inputs = SubnetArgs;
     type Outputs = SubnetState;
 }
@@ -61,14 +60,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for Subnet {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<SubnetArgs>,
-        ) -> Result<Created<SubnetState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_subnets()
                 .filters(ec2::owned_by(&ctx.urn))
                 .send()
@@ -76,27 +70,26 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeSubnets", e))?
                 .subnets()
                 .iter()
-                .find_map(|s| s.subnet_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("subnet", id, &ctx.urn),
-                None => ec2
-                    .create_subnet()
-                    .vpc_id(&args.vpc_id)
-                    .cidr_block(&args.cidr_block)
-                    .availability_zone(&args.availability_zone)
-                    .tag_specifications(ec2::tag_specification(
-                        ctx,
-                        Ec2ResourceType::Subnet,
-                        &args.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CreateSubnet", e))?
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .unwrap_or_default()
-                    .to_string(),
-            };
+                .filter_map(|s| s.subnet_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(&self, ctx: &Context, request: CreateRequest<SubnetArgs>) -> Result<Created<SubnetState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = ec2
+                .create_subnet()
+                .vpc_id(&args.vpc_id)
+                .cidr_block(&args.cidr_block)
+                .availability_zone(&args.availability_zone)
+                .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::Subnet, &args.tags))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateSubnet", e))?
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap_or_default()
+                .to_string();
             ctx.wait_until(&format!("subnet {id} to become available"), || async {
                 let state = describe(&ec2, &id)
                     .await?
@@ -122,25 +115,13 @@ mod lifecycle {
             read(&ec2::client(ctx).await?, &request.id).await
         }
 
-        async fn update(
-            &self,
-            ctx: &Context,
-            request: UpdateRequest<SubnetArgs, SubnetState>,
-        ) -> Result<SubnetState> {
+        async fn update(&self, ctx: &Context, request: UpdateRequest<SubnetArgs, SubnetState>) -> Result<SubnetState> {
             let ec2 = ec2::client(ctx).await?;
-            ec2::update_tags(
-                &ec2,
-                &request.id,
-                &request.olds.args.tags,
-                &request.news.tags,
-            )
-            .await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "subnet",
-                    id: request.id,
-                })
+            ec2::update_tags(&ec2, &request.id, &request.olds.args.tags, &request.news.tags).await?;
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "subnet",
+                id: request.id,
+            })
         }
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<SubnetState>) -> Result<()> {
@@ -157,10 +138,7 @@ mod lifecycle {
                     code,
                     message,
                 }) if code == "DependencyViolation" => {
-                    let in_subnet = Filter::builder()
-                        .name("subnet-id")
-                        .values(&request.id)
-                        .build();
+                    let in_subnet = Filter::builder().name("subnet-id").values(&request.id).build();
                     let users = ec2::listing(ec2::network_interfaces(&ec2, in_subnet).await);
                     Err(ProviderError::Aws {
                         operation,
@@ -180,9 +158,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeSubnets", e));
-        Ok(found
-            .or_gone()?
-            .and_then(|output| output.subnets().first().cloned()))
+        Ok(found.or_gone()?.and_then(|output| output.subnets().first().cloned()))
     }
 
     async fn read(ec2: &Client, id: &str) -> Result<Option<SubnetState>> {

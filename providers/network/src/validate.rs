@@ -4,11 +4,9 @@ use serde_json::Value as Json;
 
 /// Parses an IPv4 CIDR block; the error says what is wrong.
 pub fn parse_cidr(text: &str) -> Result<([u8; 4], u8), String> {
-    let (address, prefix) = text.split_once('/').ok_or_else(|| {
-        format!(
-            "{text:?} is not a CIDR block; expected an address and a prefix such as 10.0.0.0/16"
-        )
-    })?;
+    let (address, prefix) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not a CIDR block; expected an address and a prefix such as 10.0.0.0/16"))?;
     let octets: Vec<&str> = address.split('.').collect();
     let parsed: Option<Vec<u8>> = octets.iter().map(|o| o.parse::<u8>().ok()).collect();
     let octets: [u8; 4] = match parsed {
@@ -19,9 +17,11 @@ pub fn parse_cidr(text: &str) -> Result<([u8; 4], u8), String> {
             ))
         }
     };
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
-        format!("{text:?} is not a CIDR block; the prefix must be a number from 0 to 32")
-    })?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("{text:?} is not a CIDR block; the prefix must be a number from 0 to 32"))?;
     let bits = u32::from_be_bytes(octets);
     let host_bits = if prefix == 0 {
         u32::MAX
@@ -55,9 +55,7 @@ pub fn vpc_cidr(value: &Json) -> Result<(), String> {
 pub fn tenancy(value: &Json) -> Result<(), String> {
     match value.as_str() {
         Some("default" | "dedicated") => Ok(()),
-        other => Err(format!(
-            "{other:?} is not a tenancy; expected `default` or `dedicated`"
-        )),
+        other => Err(format!("{other:?} is not a tenancy; expected `default` or `dedicated`")),
     }
 }
 
@@ -73,7 +71,9 @@ pub fn availability_zone(value: &Json) -> Result<(), String> {
     if region_like && letter.chars().all(|c| c.is_ascii_lowercase()) && !letter.is_empty() {
         Ok(())
     } else {
-        Err(format!("{zone:?} is not an availability zone; expected a region and a letter such as `eu-west-1a`"))
+        Err(format!(
+            "{zone:?} is not an availability zone; expected a region and a letter such as `eu-west-1a`"
+        ))
     }
 }
 
@@ -117,9 +117,7 @@ pub fn route_table_ids(value: &Json) -> Result<(), String> {
 
 /// A list of CIDR blocks (any prefix).
 pub fn cidr_blocks(value: &Json) -> Result<(), String> {
-    each(value, |v| {
-        parse_cidr(v.as_str().unwrap_or_default()).map(|_| ())
-    })
+    each(value, |v| parse_cidr(v.as_str().unwrap_or_default()).map(|_| ()))
 }
 
 fn each(value: &Json, check: impl Fn(&Json) -> Result<(), String>) -> Result<(), String> {

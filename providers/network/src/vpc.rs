@@ -70,17 +70,14 @@ impl VpcArgs {
 impl ResourceType for Vpc {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "Vpc";
-    const DOC: &'static str =
-        "A VPC: the private network of one account. Tagged with its URN and stack.";
+    const DOC: &'static str = "A VPC: the private network of one account. Tagged with its URN and stack.";
     type Inputs = VpcArgs;
     type Outputs = VpcState;
 }
 
 #[cfg(feature = "provider")]
 mod lifecycle {
-    use aws_sdk_ec2::types::{
-        AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, VpcAttributeName,
-    };
+    use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType as Ec2ResourceType, Tenancy, VpcAttributeName};
     use aws_sdk_ec2::Client;
     use palisade_provider_kit::prelude::*;
 
@@ -88,41 +85,34 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for Vpc {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<VpcArgs>,
-        ) -> Result<Created<VpcState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            // A run interrupted after CreateVpc left a VPC tagged with this URN: adopt it.
-            let existing = ec2
+            let owned = ec2
                 .describe_vpcs()
-                .filters(ec2::owned_by(&request.urn))
+                .filters(ec2::owned_by(&ctx.urn))
                 .send()
                 .await
                 .map_err(|e| aws_error("DescribeVpcs", e))?;
-            let id = match existing.vpcs().iter().find_map(|v| v.vpc_id()) {
-                Some(id) => ec2::adopting("VPC", id.to_string(), &request.urn),
-                None => {
-                    let created = ec2
-                        .create_vpc()
-                        .cidr_block(&args.cidr_block)
-                        .instance_tenancy(Tenancy::from(args.instance_tenancy.as_str()))
-                        .tag_specifications(ec2::tag_specification(
-                            ctx,
-                            Ec2ResourceType::Vpc,
-                            &args.tags,
-                        ))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("CreateVpc", e))?;
-                    created
-                        .vpc()
-                        .and_then(|v| v.vpc_id())
-                        .unwrap_or_default()
-                        .to_string()
-                }
+            Ok(owned
+                .vpcs()
+                .iter()
+                .filter_map(|v| v.vpc_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(&self, ctx: &Context, request: CreateRequest<VpcArgs>) -> Result<Created<VpcState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = {
+                let created = ec2
+                    .create_vpc()
+                    .cidr_block(&args.cidr_block)
+                    .instance_tenancy(Tenancy::from(args.instance_tenancy.as_str()))
+                    .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::Vpc, &args.tags))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateVpc", e))?;
+                created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string()
             };
             ctx.wait_until(&format!("VPC {id} to become available"), || async {
                 let state = describe(&ec2, &id)
@@ -142,30 +132,20 @@ mod lifecycle {
             Ok(Created { id, outputs })
         }
 
-        async fn read(
-            &self,
-            ctx: &Context,
-            request: ReadRequest<VpcArgs, VpcState>,
-        ) -> Result<Option<VpcState>> {
+        async fn read(&self, ctx: &Context, request: ReadRequest<VpcArgs, VpcState>) -> Result<Option<VpcState>> {
             let ec2 = ec2::client(ctx).await?;
             read(ctx, &ec2, &request.id).await
         }
 
-        async fn update(
-            &self,
-            ctx: &Context,
-            request: UpdateRequest<VpcArgs, VpcState>,
-        ) -> Result<VpcState> {
+        async fn update(&self, ctx: &Context, request: UpdateRequest<VpcArgs, VpcState>) -> Result<VpcState> {
             let ec2 = ec2::client(ctx).await?;
             let old = &request.olds.args;
             set_dns(&ec2, &request.id, Some(old), &request.news).await?;
             ec2::update_tags(&ec2, &request.id, &old.tags, &request.news.tags).await?;
-            read(ctx, &ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "VPC",
-                    id: request.id,
-                })
+            read(ctx, &ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "VPC",
+                id: request.id,
+            })
         }
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<VpcState>) -> Result<()> {
@@ -187,9 +167,7 @@ mod lifecycle {
                     Err(ProviderError::Aws {
                         operation,
                         code,
-                        message: format!(
-                            "{message} (still in the VPC: {dependents}; delete those first)"
-                        ),
+                        message: format!("{message} (still in the VPC: {dependents}; delete those first)"),
                     })
                 }
                 Err(other) => Err(other),
@@ -204,9 +182,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeVpcs", e));
-        Ok(found
-            .or_gone()?
-            .and_then(|output| output.vpcs().first().cloned()))
+        Ok(found.or_gone()?.and_then(|output| output.vpcs().first().cloned()))
     }
 
     async fn read(ctx: &Context, ec2: &Client, id: &str) -> Result<Option<VpcState>> {
@@ -222,9 +198,7 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
             let value = match name {
-                VpcAttributeName::EnableDnsHostnames => {
-                    output.enable_dns_hostnames().and_then(|a| a.value())
-                }
+                VpcAttributeName::EnableDnsHostnames => output.enable_dns_hostnames().and_then(|a| a.value()),
                 _ => output.enable_dns_support().and_then(|a| a.value()),
             };
             Ok::<bool, ProviderError>(value.unwrap_or(false))
@@ -251,9 +225,8 @@ mod lifecycle {
     /// Sets the DNS attributes that differ from `old` (from AWS's defaults on create).
     async fn set_dns(ec2: &Client, id: &str, old: Option<&VpcArgs>, new: &VpcArgs) -> Result<()> {
         // AWS creates VPCs with DNS support on and DNS hostnames off.
-        let (old_support, old_hostnames) = old.map_or((true, false), |o| {
-            (o.enable_dns_support, o.enable_dns_hostnames)
-        });
+        let (old_support, old_hostnames) =
+            old.map_or((true, false), |o| (o.enable_dns_support, o.enable_dns_hostnames));
         let flag = |value: bool| AttributeBooleanValue::builder().value(value).build();
         // AWS takes one attribute per call.
         if new.enable_dns_support != old_support {
@@ -277,12 +250,7 @@ mod lifecycle {
 
     /// What still lives in a VPC, for a DependencyViolation message.
     async fn dependents(ec2: &Client, id: &str) -> String {
-        let in_vpc = || {
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(id)
-                .build()
-        };
+        let in_vpc = || aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(id).build();
         let mut found = Vec::new();
         if let Ok(subnets) = ec2.describe_subnets().filters(in_vpc()).send().await {
             found.extend(
@@ -307,12 +275,7 @@ mod lifecycle {
             .name("attachment.vpc-id")
             .values(id)
             .build();
-        if let Ok(gateways) = ec2
-            .describe_internet_gateways()
-            .filters(gateway)
-            .send()
-            .await
-        {
+        if let Ok(gateways) = ec2.describe_internet_gateways().filters(gateway).send().await {
             found.extend(
                 gateways
                     .internet_gateways()

@@ -84,8 +84,7 @@ pub struct VpcEndpointState {
 impl ResourceType for VpcEndpoint {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "VpcEndpoint";
-    const DOC: &'static str =
-        "A gateway or interface VPC endpoint with an optional policy; removing the policy \
+    const DOC: &'static str = "A gateway or interface VPC endpoint with an optional policy; removing the policy \
                                restores AWS's full-access default.";
     type Inputs = VpcEndpointArgs;
     type Outputs = VpcEndpointState;
@@ -168,14 +167,9 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for VpcEndpoint {
-        async fn create(
-            &self,
-            ctx: &Context,
-            request: CreateRequest<VpcEndpointArgs>,
-        ) -> Result<Created<VpcEndpointState>> {
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
-            let args = request.inputs;
-            let adopted = ec2
+            Ok(ec2
                 .describe_vpc_endpoints()
                 .filters(ec2::owned_by(&ctx.urn))
                 .send()
@@ -184,33 +178,36 @@ mod lifecycle {
                 .vpc_endpoints()
                 .iter()
                 .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "deleting")))
-                .find_map(|e| e.vpc_endpoint_id().map(str::to_string));
-            let id = match adopted {
-                Some(id) => ec2::adopting("VPC endpoint", id, &ctx.urn),
-                None => {
-                    let interface = args.vpc_endpoint_type == "Interface";
-                    ec2.create_vpc_endpoint()
-                        .vpc_id(&args.vpc_id)
-                        .service_name(&args.service_name)
-                        .vpc_endpoint_type(VpcEndpointType::from(args.vpc_endpoint_type.as_str()))
-                        .set_route_table_ids(non_empty(&args.route_table_ids))
-                        .set_subnet_ids(non_empty(&args.subnet_ids))
-                        .set_security_group_ids(non_empty(&args.security_group_ids))
-                        .set_private_dns_enabled(interface.then_some(args.private_dns_enabled))
-                        .set_policy_document(args.policy.as_ref().map(policy_text))
-                        .tag_specifications(ec2::tag_specification(
-                            ctx,
-                            Ec2ResourceType::VpcEndpoint,
-                            &args.tags,
-                        ))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("CreateVpcEndpoint", e))?
-                        .vpc_endpoint()
-                        .and_then(|e| e.vpc_endpoint_id())
-                        .unwrap_or_default()
-                        .to_string()
-                }
+                .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
+                .collect())
+        }
+
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<VpcEndpointArgs>,
+        ) -> Result<Created<VpcEndpointState>> {
+            let ec2 = ec2::client(ctx).await?;
+            let args = request.inputs;
+            let id = {
+                let interface = args.vpc_endpoint_type == "Interface";
+                ec2.create_vpc_endpoint()
+                    .vpc_id(&args.vpc_id)
+                    .service_name(&args.service_name)
+                    .vpc_endpoint_type(VpcEndpointType::from(args.vpc_endpoint_type.as_str()))
+                    .set_route_table_ids(non_empty(&args.route_table_ids))
+                    .set_subnet_ids(non_empty(&args.subnet_ids))
+                    .set_security_group_ids(non_empty(&args.security_group_ids))
+                    .set_private_dns_enabled(interface.then_some(args.private_dns_enabled))
+                    .set_policy_document(args.policy.as_ref().map(policy_text))
+                    .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::VpcEndpoint, &args.tags))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateVpcEndpoint", e))?
+                    .vpc_endpoint()
+                    .and_then(|e| e.vpc_endpoint_id())
+                    .unwrap_or_default()
+                    .to_string()
             };
             wait_available(ctx, &ec2, &id).await?;
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
@@ -236,12 +233,7 @@ mod lifecycle {
             let ec2 = ec2::client(ctx).await?;
             let (old, new) = (&request.olds.args, &request.news);
             let added = |o: &[String], n: &[String]| {
-                non_empty(
-                    &n.iter()
-                        .filter(|x| !o.contains(x))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                )
+                non_empty(&n.iter().filter(|x| !o.contains(x)).cloned().collect::<Vec<_>>())
             };
             let mut modify = ec2
                 .modify_vpc_endpoint()
@@ -251,13 +243,8 @@ mod lifecycle {
                 .set_add_subnet_ids(added(&old.subnet_ids, &new.subnet_ids))
                 .set_remove_subnet_ids(added(&new.subnet_ids, &old.subnet_ids))
                 .set_add_security_group_ids(added(&old.security_group_ids, &new.security_group_ids))
-                .set_remove_security_group_ids(added(
-                    &new.security_group_ids,
-                    &old.security_group_ids,
-                ));
-            if new.vpc_endpoint_type == "Interface"
-                && new.private_dns_enabled != old.private_dns_enabled
-            {
+                .set_remove_security_group_ids(added(&new.security_group_ids, &old.security_group_ids));
+            if new.vpc_endpoint_type == "Interface" && new.private_dns_enabled != old.private_dns_enabled {
                 modify = modify.private_dns_enabled(new.private_dns_enabled);
             }
             if request.diff.detailed.contains_key("policy") {
@@ -267,25 +254,16 @@ mod lifecycle {
                     None => modify.reset_policy(true),
                 };
             }
-            modify
-                .send()
-                .await
-                .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
+            modify.send().await.map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
             ec2::update_tags(&ec2, &request.id, &old.tags, &new.tags).await?;
             wait_available(ctx, &ec2, &request.id).await?;
-            read(&ec2, &request.id)
-                .await?
-                .ok_or(ProviderError::NotFound {
-                    kind: "VPC endpoint",
-                    id: request.id,
-                })
+            read(&ec2, &request.id).await?.ok_or(ProviderError::NotFound {
+                kind: "VPC endpoint",
+                id: request.id,
+            })
         }
 
-        async fn delete(
-            &self,
-            ctx: &Context,
-            request: DeleteRequest<VpcEndpointState>,
-        ) -> Result<()> {
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<VpcEndpointState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
             let output = ec2
                 .delete_vpc_endpoints()
@@ -305,18 +283,15 @@ mod lifecycle {
                     }
                 }
             }
-            ctx.wait_until(
-                &format!("VPC endpoint {} to be deleted", request.id),
-                || async {
-                    let state = describe(&ec2, &request.id)
-                        .await?
-                        .and_then(|e| e.state().map(|s| s.as_str().to_string()));
-                    Ok(match state.as_deref() {
-                        None | Some("deleted") => Progress::Done(()),
-                        Some(other) => Progress::Pending(other.to_string()),
-                    })
-                },
-            )
+            ctx.wait_until(&format!("VPC endpoint {} to be deleted", request.id), || async {
+                let state = describe(&ec2, &request.id)
+                    .await?
+                    .and_then(|e| e.state().map(|s| s.as_str().to_string()));
+                Ok(match state.as_deref() {
+                    None | Some("deleted") => Progress::Done(()),
+                    Some(other) => Progress::Pending(other.to_string()),
+                })
+            })
             .await
         }
     }
@@ -334,14 +309,17 @@ mod lifecycle {
 
     async fn wait_available(ctx: &Context, ec2: &Client, id: &str) -> Result<()> {
         ctx.wait_until(&format!("VPC endpoint {id} to become available"), || async {
-            let state = describe(ec2, id).await?.and_then(|e| e.state().map(|s| s.as_str().to_string()));
+            let state = describe(ec2, id)
+                .await?
+                .and_then(|e| e.state().map(|s| s.as_str().to_string()));
             match state.as_deref() {
                 Some("available") => Ok(Progress::Done(())),
                 Some(failed @ ("failed" | "rejected")) => Err(ProviderError::Failed {
                     kind: "VPC endpoint",
                     id: id.to_string(),
                     state: failed.to_string(),
-                    reason: "AWS did not make the endpoint available; check the service name and the subnets' zones".into(),
+                    reason: "AWS did not make the endpoint available; check the service name and the subnets' zones"
+                        .into(),
                 }),
                 other => Ok(Progress::Pending(other.unwrap_or("not visible yet").to_string())),
             }
@@ -414,7 +392,8 @@ mod tests {
         let default = json!({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]});
         assert!(is_default_policy(&default));
         assert!(is_default_policy(&json!(default.to_string())));
-        let narrowed = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]});
+        let narrowed =
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]});
         assert!(!is_default_policy(&narrowed));
     }
 
