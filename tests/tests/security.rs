@@ -699,3 +699,29 @@ async fn bucket_policy_for_another_account_through_vpc_endpoints() {
     provider.delete(&key).await.expect("delete key");
     provider.stop().await;
 }
+
+#[tokio::test]
+async fn an_interrupted_key_create_is_adopted_but_a_replacement_is_not() {
+    let (_emulator, provider, aws) = setup().await;
+    let declared = json!({"description": "ebs"});
+    let first = provider.create("KmsKey", "ebs", &declared).await.expect("create");
+    // The engine lost the answer and asks again: the same key comes back, rotation still on.
+    let again = provider.create("KmsKey", "ebs", &declared).await.expect("create again");
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.outputs_json()["enableKeyRotation"], true);
+    // A replacement under the same URN (another key spec) is a new key, not the old one.
+    let replacement = provider
+        .create(
+            "KmsKey",
+            "ebs",
+            &json!({"description": "ebs", "keySpec": "HMAC_256", "keyUsage": "GENERATE_VERIFY_MAC", "enableKeyRotation": false}),
+        )
+        .await
+        .expect("replacement");
+    assert_ne!(replacement.id, first.id);
+    let listed = aws.kms.list_keys().send().await.expect("list");
+    assert_eq!(listed.keys().len(), 2);
+    provider.delete(&first).await.expect("delete old");
+    provider.delete(&replacement).await.expect("delete new");
+    provider.stop().await;
+}

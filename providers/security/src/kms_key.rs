@@ -191,29 +191,48 @@ pub(crate) mod lifecycle {
     use crate::aws;
 
     impl Resource for KmsKey {
+        /// Keys tagged with this URN and not pending deletion. KMS cannot filter by tag, so this
+        /// lists the account's keys and their tags (only on create).
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+            let kms = aws::kms(ctx).await?;
+            let mut owned = Vec::new();
+            let mut pages = kms.list_keys().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("ListKeys", e))?;
+                for id in page.keys().iter().filter_map(|k| k.key_id()) {
+                    // Keys whose policy refuses us ListResourceTags are not ours anyway.
+                    let Ok(tags) = kms.list_resource_tags().key_id(id).send().await else {
+                        continue;
+                    };
+                    let ours = tags
+                        .tags()
+                        .iter()
+                        .any(|t| t.tag_key() == URN_TAG && t.tag_value() == ctx.urn);
+                    if ours && describe(&kms, id).await?.is_some() {
+                        owned.push(id.to_string());
+                    }
+                }
+            }
+            Ok(owned)
+        }
+
         async fn create(&self, ctx: &Context, request: CreateRequest<KmsKeyArgs>) -> Result<Created<KmsKeyState>> {
             let kms = aws::kms(ctx).await?;
             let args = request.inputs;
-            let id = match owned_key(&kms, &ctx.urn).await? {
-                Some(id) => aws::adopting("KMS key", id, &ctx.urn),
-                None => {
-                    let created = kms
-                        .create_key()
-                        .set_description(args.description.clone())
-                        .key_spec(KeySpec::from(args.key_spec.as_str()))
-                        .key_usage(KeyUsageType::from(args.key_usage.as_str()))
-                        .set_policy(args.policy.as_ref().map(aws::policy_text))
-                        .set_tags(Some(kms_tags(&ctx.tags(&args.tags))))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("CreateKey", e))?;
-                    created
-                        .key_metadata()
-                        .map(|m| m.key_id().to_string())
-                        .unwrap_or_default()
-                }
-            };
-            // Converge whatever CreateKey does not set (and an adopted key's settings).
+            let id = kms
+                .create_key()
+                .set_description(args.description.clone())
+                .key_spec(KeySpec::from(args.key_spec.as_str()))
+                .key_usage(KeyUsageType::from(args.key_usage.as_str()))
+                .set_policy(args.policy.as_ref().map(aws::policy_text))
+                .set_tags(Some(kms_tags(&ctx.tags(&args.tags))))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateKey", e))?
+                .key_metadata()
+                .map(|m| m.key_id().to_string())
+                .unwrap_or_default();
+            // Converge what CreateKey does not set (rotation).
             let live = read(&kms, &id, Some(&args)).await?.ok_or(ProviderError::NotFound {
                 kind: "KMS key",
                 id: id.clone(),
@@ -423,29 +442,6 @@ pub(crate) mod lifecycle {
             account_id: metadata.aws_account_id().unwrap_or_default().to_string(),
             key_id: id,
         }))
-    }
-
-    /// The key an interrupted earlier run created for `urn`, found by its ownership tag.
-    async fn owned_key(kms: &Client, urn: &str) -> Result<Option<String>> {
-        let mut pages = kms.list_keys().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ListKeys", e))?;
-            for key in page.keys() {
-                let Some(id) = key.key_id() else { continue };
-                // Keys of other principals can refuse ListResourceTags; they are not ours anyway.
-                let Ok(tags) = kms.list_resource_tags().key_id(id).send().await else {
-                    continue;
-                };
-                let ours = tags
-                    .tags()
-                    .iter()
-                    .any(|t| t.tag_key() == URN_TAG && t.tag_value() == urn);
-                if ours && describe(kms, id).await?.is_some() {
-                    return Ok(Some(id.to_string()));
-                }
-            }
-        }
-        Ok(None)
     }
 
     fn kms_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
