@@ -169,7 +169,10 @@ impl Hosts {
     /// Uses `client`, an already running and configured provider, for `package` in the account
     /// named `account` (in-process providers for tests and benchmarks).
     pub async fn connect(&self, account: &str, package: &str, client: ResourceProviderClient<Channel>) {
-        self.connected.lock().await.insert((account.to_string(), package.to_string()), client);
+        self.connected
+            .lock()
+            .await
+            .insert((account.to_string(), package.to_string()), client);
     }
 
     /// A client for `package` in `account`.

@@ -21,7 +21,10 @@ fn account(name: &str, id: &str) -> Account {
 }
 
 fn thing(value: &str) -> ThingArgs {
-    ThingArgs { value: value.into(), ..Default::default() }
+    ThingArgs {
+        value: value.into(),
+        ..Default::default()
+    }
 }
 
 async fn hosts(accounts: &[&str]) -> (Hosts, Log) {
@@ -40,8 +43,10 @@ async fn dependencies_come_first_whatever_the_declaration_order() {
     // Declared last-first: c needs b, b needs a.
     let a_urn = dev.urn("fake:index:Thing", "a");
     let b_urn = dev.urn("fake:index:Thing", "b");
-    dev.resource::<Thing>("c", thing(&palisade::reference::marker(&b_urn, "id"))).expect("c");
-    dev.resource::<Thing>("b", thing(&palisade::reference::marker(&a_urn, "id"))).expect("b");
+    dev.resource::<Thing>("c", thing(&palisade::reference::marker(&b_urn, "id")))
+        .expect("c");
+    dev.resource::<Thing>("b", thing(&palisade::reference::marker(&a_urn, "id")))
+        .expect("b");
     dev.resource::<Thing>("a", thing("root")).expect("a");
     let engine = Engine::new(vec![dev], store("order"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
@@ -51,7 +56,11 @@ async fn dependencies_come_first_whatever_the_declaration_order() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(log.entries(), vec!["create a id-1", "create b id-2", "create c id-3"]);
     let state = engine.load_states().expect("state");
-    let c = state["dev"].resources.iter().find(|r| r.urn.ends_with("::c")).expect("c");
+    let c = state["dev"]
+        .resources
+        .iter()
+        .find(|r| r.urn.ends_with("::c"))
+        .expect("c");
     assert_eq!(c.inputs["value"], "id-2", "b's id flowed into c");
     assert_eq!(c.dependencies, vec![b_urn]);
 }
@@ -62,7 +71,8 @@ async fn a_reference_across_accounts_is_resolved_and_ordered() {
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let mut prod = Stack::new("prod", account("prod", "333333333333"));
     let role = prod.resource::<Thing>("role", thing("model-execution")).expect("role");
-    dev.resource::<Thing>("grant", thing(&format!("allow {}", role.output("id")))).expect("grant");
+    dev.resource::<Thing>("grant", thing(&format!("allow {}", role.output("id"))))
+        .expect("grant");
     let engine = Engine::new(vec![dev, prod], store("cross"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
     assert_eq!(plan.steps[0].stack, "prod");
@@ -116,11 +126,18 @@ async fn a_failure_stops_only_its_dependants() {
     let plan = engine.plan(&hosts, false).await.expect("plan");
     let report = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert!(report.failed[0].0.ends_with("::x") && report.failed[0].1.contains("told to fail"), "{report:?}");
+    assert!(
+        report.failed[0].0.ends_with("::x") && report.failed[0].1.contains("told to fail"),
+        "{report:?}"
+    );
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].0.ends_with("::y"));
     assert!(report.done.iter().any(|u| u.ends_with("::z")));
-    assert!(log.entries().contains(&"create z id-1".to_string()), "{:?}", log.entries());
+    assert!(
+        log.entries().contains(&"create z id-1".to_string()),
+        "{:?}",
+        log.entries()
+    );
     let state = engine.load_states().expect("state");
     assert_eq!(state["dev"].resources.len(), 1, "only z exists");
     assert!(state["dev"].pending.is_empty(), "the failed create is not left pending");
@@ -131,7 +148,15 @@ async fn protected_resources_are_never_deleted() {
     let (hosts, log) = hosts(&["dev"]).await;
     let store = store("protect");
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
-    dev.resource_with::<Thing>("keep", thing("x"), Options { protect: true, ..Default::default() }).expect("keep");
+    dev.resource_with::<Thing>(
+        "keep",
+        thing("x"),
+        Options {
+            protect: true,
+            ..Default::default()
+        },
+    )
+    .expect("keep");
     let engine = Engine::new(vec![dev], store.clone());
     let plan = engine.plan(&hosts, false).await.expect("plan");
     assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
@@ -145,7 +170,11 @@ async fn protected_resources_are_never_deleted() {
     assert!(!report.ok());
     let destroy = emptied.plan(&hosts, true).await.expect("plan destroy");
     assert!(destroy.failures().next().is_some(), "destroy refuses too");
-    assert!(!log.entries().iter().any(|e| e.starts_with("delete")), "{:?}", log.entries());
+    assert!(
+        !log.entries().iter().any(|e| e.starts_with("delete")),
+        "{:?}",
+        log.entries()
+    );
     assert_eq!(emptied.load_states().expect("state")["dev"].resources.len(), 1);
 }
 
@@ -170,7 +199,11 @@ async fn an_unchanged_declaration_plans_nothing_and_a_change_plans_one_update() 
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].operation, Operation::Update);
     assert_eq!(changed[0].diff.get("value").map(String::as_str), Some("UPDATE"));
-    assert!(log.entries().is_empty(), "planning made no mutating call: {:?}", log.entries());
+    assert!(
+        log.entries().is_empty(),
+        "planning made no mutating call: {:?}",
+        log.entries()
+    );
 }
 
 #[tokio::test]
@@ -179,13 +212,28 @@ async fn cycles_and_dangling_references_are_named() {
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let a = dev.urn("fake:index:Thing", "a");
     let b = dev.urn("fake:index:Thing", "b");
-    dev.resource::<Thing>("a", thing(&palisade::reference::marker(&b, "id"))).expect("a");
-    dev.resource::<Thing>("b", thing(&palisade::reference::marker(&a, "id"))).expect("b");
-    let error = Engine::new(vec![dev], store("cycle")).plan(&hosts, false).await.expect_err("cycle");
+    dev.resource::<Thing>("a", thing(&palisade::reference::marker(&b, "id")))
+        .expect("a");
+    dev.resource::<Thing>("b", thing(&palisade::reference::marker(&a, "id")))
+        .expect("b");
+    let error = Engine::new(vec![dev], store("cycle"))
+        .plan(&hosts, false)
+        .await
+        .expect_err("cycle");
     assert!(matches!(error, EngineError::Cycle(_)), "{error}");
 
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
-    dev.resource::<Thing>("a", thing(&palisade::reference::marker("urn:pulumi:prod::p::fake:index:Thing::gone", "id"))).expect("a");
-    let error = Engine::new(vec![dev], store("dangling")).plan(&hosts, false).await.expect_err("dangling");
+    dev.resource::<Thing>(
+        "a",
+        thing(&palisade::reference::marker(
+            "urn:pulumi:prod::p::fake:index:Thing::gone",
+            "id",
+        )),
+    )
+    .expect("a");
+    let error = Engine::new(vec![dev], store("dangling"))
+        .plan(&hosts, false)
+        .await
+        .expect_err("dangling");
     assert!(error.to_string().contains("no selected stack declares"), "{error}");
 }

@@ -80,23 +80,39 @@ fn name(urn: &str) -> &str {
 
 #[tonic::async_trait]
 impl ResourceProvider for Fake {
-    async fn handshake(&self, _: Request<rpc::ProviderHandshakeRequest>) -> Result<Response<rpc::ProviderHandshakeResponse>, Status> {
-        Ok(Response::new(rpc::ProviderHandshakeResponse { accept_secrets: true, ..Default::default() }))
+    async fn handshake(
+        &self,
+        _: Request<rpc::ProviderHandshakeRequest>,
+    ) -> Result<Response<rpc::ProviderHandshakeResponse>, Status> {
+        Ok(Response::new(rpc::ProviderHandshakeResponse {
+            accept_secrets: true,
+            ..Default::default()
+        }))
     }
-    async fn parameterize(&self, _: Request<rpc::ParameterizeRequest>) -> Result<Response<rpc::ParameterizeResponse>, Status> {
+    async fn parameterize(
+        &self,
+        _: Request<rpc::ParameterizeRequest>,
+    ) -> Result<Response<rpc::ParameterizeResponse>, Status> {
         Err(Status::unimplemented("no"))
     }
     async fn get_schema(&self, _: Request<rpc::GetSchemaRequest>) -> Result<Response<rpc::GetSchemaResponse>, Status> {
         Ok(Response::new(rpc::GetSchemaResponse { schema: "{}".into() }))
     }
     async fn check_config(&self, r: Request<rpc::CheckRequest>) -> Result<Response<rpc::CheckResponse>, Status> {
-        Ok(Response::new(rpc::CheckResponse { inputs: r.into_inner().news, failures: vec![] }))
+        Ok(Response::new(rpc::CheckResponse {
+            inputs: r.into_inner().news,
+            failures: vec![],
+        }))
     }
     async fn diff_config(&self, _: Request<rpc::DiffRequest>) -> Result<Response<rpc::DiffResponse>, Status> {
         Ok(Response::new(rpc::DiffResponse::default()))
     }
     async fn configure(&self, _: Request<rpc::ConfigureRequest>) -> Result<Response<rpc::ConfigureResponse>, Status> {
-        Ok(Response::new(rpc::ConfigureResponse { accept_secrets: true, supports_preview: true, ..Default::default() }))
+        Ok(Response::new(rpc::ConfigureResponse {
+            accept_secrets: true,
+            supports_preview: true,
+            ..Default::default()
+        }))
     }
     async fn invoke(&self, _: Request<rpc::InvokeRequest>) -> Result<Response<rpc::InvokeResponse>, Status> {
         Err(Status::unimplemented("no"))
@@ -108,9 +124,15 @@ impl ResourceProvider for Fake {
         let news = decode_optional(r.into_inner().news.as_ref());
         let failures = match news.get("value") {
             Some(PropertyValue::String(_)) | Some(PropertyValue::Unknown) => vec![],
-            _ => vec![rpc::CheckFailure { property: "value".into(), reason: "expected a string".into() }],
+            _ => vec![rpc::CheckFailure {
+                property: "value".into(),
+                reason: "expected a string".into(),
+            }],
         };
-        Ok(Response::new(rpc::CheckResponse { inputs: Some(encode_struct(&news)), failures }))
+        Ok(Response::new(rpc::CheckResponse {
+            inputs: Some(encode_struct(&news)),
+            failures,
+        }))
     }
     async fn diff(&self, r: Request<rpc::DiffRequest>) -> Result<Response<rpc::DiffResponse>, Status> {
         let r = r.into_inner();
@@ -120,8 +142,18 @@ impl ResourceProvider for Fake {
         let keys: std::collections::BTreeSet<&String> = olds.keys().chain(news.keys()).collect();
         for key in keys {
             if olds.get(key) != news.get(key) || news.get(key) == Some(&PropertyValue::Unknown) {
-                let kind = if key == "replaceKey" { rpc::property_diff::Kind::UpdateReplace } else { rpc::property_diff::Kind::Update };
-                detailed.insert(key.clone(), rpc::PropertyDiff { kind: kind as i32, input_diff: true });
+                let kind = if key == "replaceKey" {
+                    rpc::property_diff::Kind::UpdateReplace
+                } else {
+                    rpc::property_diff::Kind::Update
+                };
+                detailed.insert(
+                    key.clone(),
+                    rpc::PropertyDiff {
+                        kind: kind as i32,
+                        input_diff: true,
+                    },
+                );
             }
         }
         let replaces: Vec<String> = detailed.keys().filter(|k| *k == "replaceKey").cloned().collect();
@@ -140,7 +172,11 @@ impl ResourceProvider for Fake {
         let mut outputs: PropertyMap = decode_optional(r.properties.as_ref());
         if r.preview {
             outputs.insert("id".into(), PropertyValue::Unknown);
-            return Ok(Response::new(rpc::CreateResponse { id: String::new(), properties: Some(encode_struct(&outputs)), refresh_before_update: false }));
+            return Ok(Response::new(rpc::CreateResponse {
+                id: String::new(),
+                properties: Some(encode_struct(&outputs)),
+                refresh_before_update: false,
+            }));
         }
         if outputs.get("failCreate") == Some(&PropertyValue::Bool(true)) {
             self.log.push(format!("create-failed {}", name(&r.urn)));
@@ -149,11 +185,20 @@ impl ResourceProvider for Fake {
         let id = format!("id-{}", self.next.fetch_add(1, Ordering::SeqCst));
         outputs.insert("id".into(), PropertyValue::String(id.clone()));
         self.log.push(format!("create {} {id}", name(&r.urn)));
-        Ok(Response::new(rpc::CreateResponse { id, properties: Some(encode_struct(&outputs)), refresh_before_update: false }))
+        Ok(Response::new(rpc::CreateResponse {
+            id,
+            properties: Some(encode_struct(&outputs)),
+            refresh_before_update: false,
+        }))
     }
     async fn read(&self, r: Request<rpc::ReadRequest>) -> Result<Response<rpc::ReadResponse>, Status> {
         let r = r.into_inner();
-        Ok(Response::new(rpc::ReadResponse { id: r.id, properties: r.properties, inputs: r.inputs, refresh_before_update: false }))
+        Ok(Response::new(rpc::ReadResponse {
+            id: r.id,
+            properties: r.properties,
+            inputs: r.inputs,
+            refresh_before_update: false,
+        }))
     }
     type ListStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<rpc::ListResponse, Status>> + Send>>;
     async fn list(&self, _: Request<rpc::ListRequest>) -> Result<Response<Self::ListStream>, Status> {
@@ -164,7 +209,10 @@ impl ResourceProvider for Fake {
         let mut outputs = decode_optional(r.olds.as_ref());
         outputs.extend(decode_optional(r.news.as_ref()));
         self.log.push(format!("update {}", name(&r.urn)));
-        Ok(Response::new(rpc::UpdateResponse { properties: Some(encode_struct(&outputs)), refresh_before_update: false }))
+        Ok(Response::new(rpc::UpdateResponse {
+            properties: Some(encode_struct(&outputs)),
+            refresh_before_update: false,
+        }))
     }
     async fn delete(&self, r: Request<rpc::DeleteRequest>) -> Result<Response<()>, Status> {
         let r = r.into_inner();
@@ -178,15 +226,23 @@ impl ResourceProvider for Fake {
         Ok(Response::new(()))
     }
     async fn get_plugin_info(&self, _: Request<()>) -> Result<Response<rpc::PluginInfo>, Status> {
-        Ok(Response::new(rpc::PluginInfo { version: "0.0.0".into() }))
+        Ok(Response::new(rpc::PluginInfo {
+            version: "0.0.0".into(),
+        }))
     }
     async fn attach(&self, _: Request<rpc::PluginAttach>) -> Result<Response<()>, Status> {
         Err(Status::unimplemented("no"))
     }
-    async fn get_mapping(&self, _: Request<rpc::GetMappingRequest>) -> Result<Response<rpc::GetMappingResponse>, Status> {
+    async fn get_mapping(
+        &self,
+        _: Request<rpc::GetMappingRequest>,
+    ) -> Result<Response<rpc::GetMappingResponse>, Status> {
         Err(Status::unimplemented("no"))
     }
-    async fn get_mappings(&self, _: Request<rpc::GetMappingsRequest>) -> Result<Response<rpc::GetMappingsResponse>, Status> {
+    async fn get_mappings(
+        &self,
+        _: Request<rpc::GetMappingsRequest>,
+    ) -> Result<Response<rpc::GetMappingsResponse>, Status> {
         Err(Status::unimplemented("no"))
     }
 }
@@ -196,7 +252,10 @@ pub async fn serve() -> (ResourceProviderClient<Channel>, Log) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let log = Log::default();
-    let fake = Fake { log: log.clone(), next: AtomicU64::new(1) };
+    let fake = Fake {
+        log: log.clone(),
+        next: AtomicU64::new(1),
+    };
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(ResourceProviderServer::new(fake))
@@ -204,6 +263,8 @@ pub async fn serve() -> (ResourceProviderClient<Channel>, Log) {
             .await
             .expect("serve");
     });
-    let client = ResourceProviderClient::connect(format!("http://127.0.0.1:{port}")).await.expect("connect");
+    let client = ResourceProviderClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
     (client, log)
 }
