@@ -130,6 +130,11 @@ pub enum AwsErrorKind {
     Throttled,
     /// The request conflicts with the resource's current state.
     Conflict,
+    /// The thing to create exists already.
+    AlreadyExists,
+    /// An optional setting is simply not set (a bucket without tags, encryption or a public access
+    /// block): an answer, not a failure.
+    NotConfigured,
     /// Anything else.
     Other,
 }
@@ -156,6 +161,14 @@ impl AwsErrorKind {
             "ConflictException" | "IncorrectState" | "InvalidStateException" | "KMSInvalidStateException" => {
                 AwsErrorKind::Conflict
             }
+            "AlreadyExistsException" | "EntityAlreadyExists" | "BucketAlreadyOwnedByYou" | "InvalidGroup.Duplicate" => {
+                AwsErrorKind::AlreadyExists
+            }
+            "NoSuchTagSet"
+            | "ServerSideEncryptionConfigurationNotFoundError"
+            | "NoSuchPublicAccessBlockConfiguration"
+            | "OwnershipControlsNotFoundError"
+            | "NoSuchLifecycleConfiguration" => AwsErrorKind::NotConfigured,
             _ => AwsErrorKind::Other,
         }
     }
@@ -193,6 +206,8 @@ impl ProviderError {
             ProviderError::Aws { code, .. } => match AwsErrorKind::of(code) {
                 AwsErrorKind::NotFound => Code::NotFound,
                 AwsErrorKind::DependencyViolation | AwsErrorKind::Conflict => Code::FailedPrecondition,
+                AwsErrorKind::AlreadyExists => Code::AlreadyExists,
+                AwsErrorKind::NotConfigured => Code::NotFound,
                 AwsErrorKind::AccessDenied => Code::PermissionDenied,
                 AwsErrorKind::Throttled => Code::ResourceExhausted,
                 AwsErrorKind::Other => Code::Unknown,
@@ -227,6 +242,12 @@ mod tests {
         );
         assert_eq!(AwsErrorKind::of("UnauthorizedOperation"), AwsErrorKind::AccessDenied);
         assert_eq!(AwsErrorKind::of("InvalidParameterValue"), AwsErrorKind::Other);
+        assert_eq!(AwsErrorKind::of("NoSuchTagSet"), AwsErrorKind::NotConfigured);
+        assert_eq!(
+            AwsErrorKind::of("ServerSideEncryptionConfigurationNotFoundError"),
+            AwsErrorKind::NotConfigured
+        );
+        assert_eq!(AwsErrorKind::of("EntityAlreadyExists"), AwsErrorKind::AlreadyExists);
     }
 
     #[test]

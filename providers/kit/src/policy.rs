@@ -27,6 +27,14 @@ pub fn parse(value: &Json) -> Result<Json, String> {
     }
 }
 
+/// A policy property as the text AWS takes (objects are serialized; strings are sent as given).
+pub fn to_text(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Checks a policy document against the IAM policy grammar; the error names the part at fault.
 pub fn validate(value: &Json) -> Result<(), String> {
     let document = parse(value)?;

@@ -199,7 +199,7 @@ mod lifecycle {
                     .set_subnet_ids(non_empty(&args.subnet_ids))
                     .set_security_group_ids(non_empty(&args.security_group_ids))
                     .set_private_dns_enabled(interface.then_some(args.private_dns_enabled))
-                    .set_policy_document(args.policy.as_ref().map(policy_text))
+                    .set_policy_document(args.policy.as_ref().map(palisade_provider_kit::policy::to_text))
                     .tag_specifications(ec2::tag_specification(ctx, Ec2ResourceType::VpcEndpoint, &args.tags))
                     .send()
                     .await
@@ -249,7 +249,7 @@ mod lifecycle {
             }
             if request.diff.detailed.contains_key("policy") {
                 modify = match &new.policy {
-                    Some(document) => modify.policy_document(policy_text(document)),
+                    Some(document) => modify.policy_document(palisade_provider_kit::policy::to_text(document)),
                     // Removing the policy must restore AWS's default, not keep the old one.
                     None => modify.reset_policy(true),
                 };
@@ -298,13 +298,6 @@ mod lifecycle {
 
     fn non_empty(items: &[String]) -> Option<Vec<String>> {
         (!items.is_empty()).then(|| items.to_vec())
-    }
-
-    fn policy_text(document: &serde_json::Value) -> String {
-        match document {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
-        }
     }
 
     async fn wait_available(ctx: &Context, ec2: &Client, id: &str) -> Result<()> {

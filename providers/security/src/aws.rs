@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_config::SdkConfig;
 use palisade_provider_kit::prelude::*;
 use serde_json::Value as Json;
 
@@ -25,14 +24,6 @@ pub(crate) async fn s3(ctx: &Context) -> Result<aws_sdk_s3::Client> {
 /// emulator, a VPC endpoint URL) has no per-bucket DNS names.
 fn path_style_s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
-}
-
-/// A policy property as the text AWS takes.
-pub(crate) fn policy_text(policy: &Json) -> String {
-    match policy {
-        Json::String(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// A policy document AWS returned, as a JSON value. IAM returns documents URL-encoded; KMS and S3
@@ -64,12 +55,6 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether an AWS error has one of `codes`: for "not configured" answers that are not errors
-/// (a bucket without tags or without a public access block).
-pub(crate) fn has_code(error: &ProviderError, codes: &[&str]) -> bool {
-    matches!(error, ProviderError::Aws { code, .. } if codes.contains(&code.as_str()))
 }
 
 /// Logs and returns the id of a resource an interrupted earlier run created for this URN.

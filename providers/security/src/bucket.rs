@@ -366,7 +366,7 @@ mod lifecycle {
                     .map(|t| (t.key().to_string(), t.value().to_string()))
                     .collect(),
             )),
-            Err(error) if aws::has_code(&error, &["NoSuchTagSet"]) => Ok(Some(BTreeMap::new())),
+            Err(error) if error.aws_kind() == Some(AwsErrorKind::NotConfigured) => Ok(Some(BTreeMap::new())),
             Err(error) => error_or_gone(error),
         }
     }
@@ -404,7 +404,7 @@ mod lifecycle {
             Ok(output) => output
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first().cloned()),
-            Err(error) if aws::has_code(&error, &["ServerSideEncryptionConfigurationNotFoundError"]) => None,
+            Err(error) if error.aws_kind() == Some(AwsErrorKind::NotConfigured) => None,
             Err(error) => return error_or_gone(error),
         };
         let by_default = rule.as_ref().and_then(|r| r.apply_server_side_encryption_by_default());
@@ -421,7 +421,7 @@ mod lifecycle {
             .map_err(|e| aws_error("GetPublicAccessBlock", e));
         let block = match block {
             Ok(output) => output.public_access_block_configuration().cloned(),
-            Err(error) if aws::has_code(&error, &["NoSuchPublicAccessBlockConfiguration"]) => None,
+            Err(error) if error.aws_kind() == Some(AwsErrorKind::NotConfigured) => None,
             Err(error) => return error_or_gone(error),
         };
         let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| block.as_ref().and_then(f).unwrap_or(false);
@@ -437,7 +437,7 @@ mod lifecycle {
                 .and_then(|c| c.rules().first())
                 .map(|r| r.object_ownership().as_str().to_string())
                 .unwrap_or_default(),
-            Err(error) if aws::has_code(&error, &["OwnershipControlsNotFoundError"]) => String::new(),
+            Err(error) if error.aws_kind() == Some(AwsErrorKind::NotConfigured) => String::new(),
             Err(error) => return error_or_gone(error),
         };
         Ok(Some(BucketState {

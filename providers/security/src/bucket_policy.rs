@@ -123,7 +123,7 @@ mod lifecycle {
     async fn put(s3: &Client, args: &BucketPolicyArgs) -> Result<()> {
         s3.put_bucket_policy()
             .bucket(&args.bucket)
-            .policy(aws::policy_text(&args.policy))
+            .policy(palisade_provider_kit::policy::to_text(&args.policy))
             .send()
             .await
             .map_err(|e| aws_error("PutBucketPolicy", e))?;

@@ -93,7 +93,7 @@ mod lifecycle {
             match created {
                 Ok(_) => {}
                 // An interrupted earlier run made it already: adopt it if it points where we want.
-                Err(error) if aws::has_code(&error, &["AlreadyExistsException"]) => {
+                Err(error) if error.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
                     match alias(&kms, &args.alias_name).await? {
                         Some((target, _)) if names_key(&args.target_key_id, &target) => {
                             aws::adopting("KMS alias", args.alias_name.clone(), &ctx.urn);

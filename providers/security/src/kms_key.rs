@@ -224,7 +224,7 @@ pub(crate) mod lifecycle {
                 .set_description(args.description.clone())
                 .key_spec(KeySpec::from(args.key_spec.as_str()))
                 .key_usage(KeyUsageType::from(args.key_usage.as_str()))
-                .set_policy(args.policy.as_ref().map(aws::policy_text))
+                .set_policy(args.policy.as_ref().map(palisade_provider_kit::policy::to_text))
                 .set_tags(Some(kms_tags(&ctx.tags(&args.tags))))
                 .send()
                 .await
@@ -348,7 +348,7 @@ pub(crate) mod lifecycle {
         kms.put_key_policy()
             .key_id(key_id)
             .policy_name("default")
-            .policy(aws::policy_text(policy))
+            .policy(palisade_provider_kit::policy::to_text(policy))
             .send()
             .await
             .map_err(|e| aws_error("PutKeyPolicy", e))?;

@@ -221,7 +221,7 @@ mod lifecycle {
                     iam.create_role()
                         .role_name(&name)
                         .path(&args.path)
-                        .assume_role_policy_document(aws::policy_text(&args.assume_role_policy))
+                        .assume_role_policy_document(palisade_provider_kit::policy::to_text(&args.assume_role_policy))
                         .set_description(args.description.clone())
                         .max_session_duration(args.max_session_duration as i32)
                         .set_permissions_boundary(args.permissions_boundary.clone())
@@ -319,7 +319,7 @@ mod lifecycle {
         if !policy::same(&old.assume_role_policy, &new.assume_role_policy) {
             iam.update_assume_role_policy()
                 .role_name(name)
-                .policy_document(aws::policy_text(&new.assume_role_policy))
+                .policy_document(palisade_provider_kit::policy::to_text(&new.assume_role_policy))
                 .send()
                 .await
                 .map_err(|e| aws_error("UpdateAssumeRolePolicy", e))?;
@@ -362,7 +362,7 @@ mod lifecycle {
                 iam.put_role_policy()
                     .role_name(name)
                     .policy_name(policy_name)
-                    .policy_document(aws::policy_text(document))
+                    .policy_document(palisade_provider_kit::policy::to_text(document))
                     .send()
                     .await
                     .map_err(|e| aws_error("PutRolePolicy", e))?;
