@@ -112,6 +112,7 @@ pub async fn run(args: &[String], stacks: Vec<Stack>, store: StateStore, out: &m
         },
         "preview" => preview(&engine, &args, out).await,
         "up" => apply(&engine, &args, out, false).await,
+        "refresh" => refresh(&engine, out).await,
         "destroy" => apply(&engine, &args, out, true).await,
         other => {
             return usage_error(&format!(
@@ -142,6 +143,33 @@ async fn preview(engine: &Engine, args: &Args, out: &mut (dyn Write + Send)) -> 
     }
     let valid = plan.failures().next().is_none();
     Ok(valid)
+}
+
+async fn refresh(engine: &Engine, out: &mut (dyn Write + Send)) -> Result<bool, String> {
+    let _locks = engine.lock().map_err(|e| e.to_string())?;
+    let hosts = Hosts::default();
+    let drifts = engine.refresh(&hosts).await;
+    hosts.stop().await;
+    let drifts = drifts.map_err(|e| e.to_string())?;
+    if drifts.is_empty() {
+        writeln!(out, "No drift: every resource matches its state.").map_err(|e| e.to_string())?;
+    }
+    for drift in &drifts {
+        if drift.gone {
+            writeln!(out, "{}  - {}  deleted outside Palisade", drift.stack, drift.urn).map_err(|e| e.to_string())?;
+        } else {
+            let changed: Vec<String> = drift.diff.keys().cloned().collect();
+            writeln!(
+                out,
+                "{}  ~ {}  changed outside Palisade: {}",
+                drift.stack,
+                drift.urn,
+                changed.join(", ")
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(true)
 }
 
 async fn apply(engine: &Engine, args: &Args, out: &mut (dyn Write + Send), destroy: bool) -> Result<bool, String> {

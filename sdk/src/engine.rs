@@ -676,6 +676,84 @@ impl Engine {
         Ok(report)
     }
 
+    /// Reads every resource of every stack from its cloud and records what it finds: drift shows as
+    /// changed properties, resources deleted out of band leave the state. The next `up` then plans to
+    /// bring them back to their declarations.
+    pub async fn refresh(&self, hosts: &Hosts) -> Result<Vec<Drift>, EngineError> {
+        let mut states = self.load_states()?;
+        let mut drifts = Vec::new();
+        for stack in &self.stacks {
+            let Some(state) = states.get_mut(&stack.name) else {
+                continue;
+            };
+            for resource in state.resources.clone() {
+                let mut client = hosts.client(&stack.account, &resource.package).await?;
+                let provider_error = |call, status| EngineError::Provider {
+                    call,
+                    subject: resource.urn.clone(),
+                    status,
+                };
+                let read = client
+                    .read(rpc::ReadRequest {
+                        id: resource.id.clone(),
+                        urn: resource.urn.clone(),
+                        properties: Some(encode_struct(&resource.output_map())),
+                        inputs: Some(encode_struct(&resource.input_map())),
+                        r#type: resource.token.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|status| provider_error("Read", status))?
+                    .into_inner();
+                if read.id.is_empty() {
+                    state.remove(&resource.urn);
+                    drifts.push(Drift {
+                        stack: stack.name.clone(),
+                        urn: resource.urn.clone(),
+                        gone: true,
+                        diff: BTreeMap::new(),
+                    });
+                    continue;
+                }
+                let live_inputs = decode_optional(read.inputs.as_ref());
+                let diff = client
+                    .diff(rpc::DiffRequest {
+                        id: resource.id.clone(),
+                        urn: resource.urn.clone(),
+                        olds: read.properties.clone(),
+                        news: Some(encode_struct(&live_inputs)),
+                        old_inputs: Some(encode_struct(&resource.input_map())),
+                        r#type: resource.token.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|status| provider_error("Diff", status))?
+                    .into_inner();
+                let changed: BTreeMap<String, String> = diff
+                    .detailed_diff
+                    .iter()
+                    .map(|(k, v)| (k.clone(), kind_name(v.kind)))
+                    .collect();
+                if !changed.is_empty() {
+                    drifts.push(Drift {
+                        stack: stack.name.clone(),
+                        urn: resource.urn.clone(),
+                        gone: false,
+                        diff: changed,
+                    });
+                }
+                state.upsert(ResourceState {
+                    id: read.id,
+                    inputs: to_wire_json(&live_inputs),
+                    outputs: to_wire_json(&decode_optional(read.properties.as_ref())),
+                    ..resource
+                });
+            }
+            self.store.save(state)?;
+        }
+        Ok(drifts)
+    }
+
     /// The URNs that must finish before `step`: its dependencies (for deletes: its dependants, which
     /// must go first).
     fn blockers(&self, plan: &Plan, step: &Step, in_plan: &BTreeSet<&str>) -> Vec<String> {
@@ -889,6 +967,19 @@ impl Job {
             .await
             .map(|_| ())
     }
+}
+
+/// A difference between the state and the cloud, found by refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The stack.
+    pub stack: String,
+    /// The resource.
+    pub urn: String,
+    /// Deleted out of band.
+    pub gone: bool,
+    /// Properties that changed out of band, and how (relative to the state).
+    pub diff: BTreeMap<String, String>,
 }
 
 /// What an apply did.

@@ -289,3 +289,104 @@ async fn a_run_killed_after_a_create_converges_without_a_duplicate() {
         .ok());
     hosts.stop().await;
 }
+
+#[tokio::test]
+async fn refresh_finds_drift_and_the_next_up_repairs_it() {
+    let emulator = Emulator::start().expect("emulator");
+    let store = StateStore::new(state_dir("refresh"));
+    let hosts = Hosts::with_env(emulator.plugin_env());
+    let declare = || {
+        let dev_account = Account::new("dev", DEFAULT_ACCOUNT, REGION).endpoint(emulator.endpoint());
+        let mut dev = Stack::new("dev", dev_account).project("engine-test");
+        let vpc = dev
+            .resource::<Vpc>("main", VpcArgs::new("10.40.0.0/16"))
+            .expect("declare");
+        let subnet = SubnetArgs {
+            vpc_id: vpc.output("vpcId"),
+            cidr_block: "10.40.1.0/24".into(),
+            availability_zone: format!("{REGION}a"),
+            tags: Default::default(),
+        };
+        dev.resource::<Subnet>("private-a", subnet).expect("declare");
+        Engine::new(vec![dev], store.clone())
+    };
+    let engine = declare();
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    let state = engine.load_states().expect("state");
+    let vpc_id = state["dev"]
+        .resources
+        .iter()
+        .find(|r| r.token.ends_with("Vpc"))
+        .expect("vpc")
+        .id
+        .clone();
+    let subnet_id = state["dev"]
+        .resources
+        .iter()
+        .find(|r| r.token.ends_with("Subnet"))
+        .expect("subnet")
+        .id
+        .clone();
+
+    // Out of band: DNS hostnames off, and the subnet deleted.
+    let ec2 = ec2(&emulator, DEFAULT_ACCOUNT).await;
+    ec2.modify_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .enable_dns_hostnames(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("drift");
+    ec2.delete_subnet()
+        .subnet_id(&subnet_id)
+        .send()
+        .await
+        .expect("delete subnet");
+
+    let drifts = engine.refresh(&hosts).await.expect("refresh");
+    let vpc_drift = drifts.iter().find(|d| d.urn.ends_with("::main")).expect("vpc drift");
+    assert_eq!(
+        vpc_drift.diff.get("enableDnsHostnames").map(String::as_str),
+        Some("UPDATE")
+    );
+    assert!(
+        drifts.iter().any(|d| d.urn.ends_with("::private-a") && d.gone),
+        "{drifts:?}"
+    );
+
+    // The next up puts the attribute back and recreates the subnet.
+    let plan = declare().plan(&hosts, false).await.expect("plan");
+    let operations: Vec<(String, Operation)> = plan.steps.iter().map(|s| (s.name.clone(), s.operation)).collect();
+    assert_eq!(
+        operations,
+        vec![
+            ("main".to_string(), Operation::Update),
+            ("private-a".to_string(), Operation::Create)
+        ]
+    );
+    assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    let attribute = ec2
+        .describe_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .expect("attribute");
+    assert_eq!(attribute.enable_dns_hostnames().and_then(|a| a.value()), Some(true));
+    assert!(
+        engine.refresh(&hosts).await.expect("refresh").is_empty(),
+        "no drift after the repair"
+    );
+
+    let plan = engine.plan(&hosts, true).await.expect("plan destroy");
+    assert!(engine
+        .apply(&plan, &hosts, &mut Vec::new())
+        .await
+        .expect("destroy")
+        .ok());
+    hosts.stop().await;
+}
