@@ -8,12 +8,13 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use crate::engine::{Engine, Hosts};
+use crate::guardrails;
 use crate::render::{graph_dot, graph_mermaid, plan_json, write_plan};
 use crate::stack::Stack;
 use crate::state::StateStore;
 
 const USAGE: &str =
-    "usage: <program> <preview|up|destroy|graph> [--stack NAME[,NAME...]] [--yes] [--json] [--mermaid] [--parallel N]";
+    "usage: <program> <preview|up|destroy|graph> [--stack NAME[,NAME...]] [--yes] [--json] [--mermaid] [--parallel N] [--waive RULE[,RULE...]]";
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -24,6 +25,7 @@ struct Args {
     json: bool,
     mermaid: bool,
     parallel: Option<usize>,
+    waive: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -40,6 +42,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--parallel" => {
                 let n = rest.next().and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0);
                 parsed.parallel = Some(n.ok_or("--parallel needs a positive number")?);
+            }
+            "--waive" => {
+                let rules = rest
+                    .next()
+                    .ok_or("--waive needs a comma-separated list of guardrail rule ids")?;
+                parsed.waive.extend(rules.split(',').map(str::to_string));
             }
             "--yes" | "-y" => parsed.yes = true,
             "--json" => parsed.json = true,
@@ -193,6 +201,19 @@ async fn apply_locked(
         writeln!(out, "\nNothing was applied: fix the errors above first.").map_err(|e| e.to_string())?;
         return Ok(false);
     }
+    let blocking = guardrails::blocking(&plan.findings, &args.waive);
+    if !destroy && !blocking.is_empty() {
+        let rules: std::collections::BTreeSet<&str> = blocking.iter().map(|f| f.rule).collect();
+        let rules: Vec<&str> = rules.into_iter().collect();
+        writeln!(
+            out,
+            "\nNothing was applied: the guardrails found {} error(s). Fix them, or waive the rules deliberately with --waive {}",
+            blocking.len(),
+            rules.join(",")
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(false);
+    }
     if !plan.has_changes() {
         return Ok(true);
     }
@@ -201,6 +222,7 @@ async fn apply_locked(
         return Ok(false);
     }
     writeln!(out).map_err(|e| e.to_string())?;
+    engine.record_waivers(&args.waive).map_err(|e| e.to_string())?;
     let report = engine.apply(&plan, hosts, out).await.map_err(|e| e.to_string())?;
     writeln!(out).map_err(|e| e.to_string())?;
     writeln!(
@@ -249,6 +271,8 @@ mod tests {
         assert!(args.yes);
         assert_eq!(args.stacks, Some(vec!["dev".to_string(), "staging".to_string()]));
         assert_eq!(args.parallel, Some(4));
+        let args = parse(&strings(&["up", "--waive", "PAL-NET-01,PAL-KMS-01"])).expect("valid");
+        assert_eq!(args.waive, vec!["PAL-NET-01".to_string(), "PAL-KMS-01".to_string()]);
         assert_eq!(parse(&[]).expect("valid").command, "preview");
         assert!(parse(&strings(&["--parallel", "0"])).is_err());
         assert!(parse(&strings(&["up", "down"])).is_err());

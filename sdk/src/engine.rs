@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
 use crate::account::Account;
+use crate::guardrails::{self, Finding};
 use crate::host::{find_plugin, HostError, Plugin};
 use crate::reference::{referenced_urns, resolve};
 use crate::stack::{Declared, Stack};
@@ -93,6 +94,8 @@ pub struct Plan {
     pub stacks: Vec<StackInfo>,
     /// Steps: creates, updates and replaces in dependency order, then deletes in reverse order.
     pub steps: Vec<Step>,
+    /// What the guardrails found.
+    pub findings: Vec<Finding>,
 }
 
 impl Plan {
@@ -380,6 +383,7 @@ impl Engine {
                 })
                 .collect(),
             steps: Vec::new(),
+            findings: Vec::new(),
         };
         let declared: Vec<(&Stack, &Declared)> = if destroy {
             Vec::new()
@@ -527,7 +531,17 @@ impl Engine {
                 failures,
             });
         }
+        plan.findings = guardrails::check(&plan, &self.stacks);
         Ok(plan)
+    }
+
+    /// Records in each stack's state the guardrail rules waived for this run.
+    pub fn record_waivers(&self, waived: &[String]) -> Result<(), EngineError> {
+        for (_, mut state) in self.load_states()? {
+            state.waivers = waived.to_vec();
+            self.store.save(&state)?;
+        }
+        Ok(())
     }
 
     /// Applies `plan`: in dependency order, up to `parallel` at once; a failure stops only its

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod cli;
 pub mod engine;
+pub mod guardrails;
 pub mod host;
 pub mod reference;
 pub mod render;

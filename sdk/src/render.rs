@@ -6,6 +6,7 @@ use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use serde_json::{json, Value as Json};
 
 use crate::engine::{Operation, Plan, Step};
+use crate::guardrails::{self, Finding, Severity};
 
 /// Writes `plan` for people to `out`. Unchanged resources are counted, not listed.
 pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
@@ -52,6 +53,33 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     let failed = plan.failures().count();
     if failed > 0 {
         writeln!(out, "    {failed} error(s): fix them before `up`")?;
+    }
+    write_findings(out, &plan.findings)
+}
+
+/// The guardrails' findings, grouped by account.
+fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
+    writeln!(out)?;
+    if findings.is_empty() {
+        writeln!(out, "Guardrails: all {} rules pass", guardrails::RULES.len())?;
+        return Ok(());
+    }
+    writeln!(out, "Guardrails:")?;
+    for finding in findings {
+        let label = match finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Undecided => "undecided",
+        };
+        writeln!(
+            out,
+            "  {label:<9} {} [{} {}] {}",
+            finding.rule, finding.stack, finding.account_id, finding.urn
+        )?;
+        writeln!(out, "            {}", finding.message)?;
+        if finding.severity != Severity::Undecided {
+            writeln!(out, "            fix: {}", finding.fix)?;
+        }
     }
     Ok(())
 }
@@ -166,6 +194,7 @@ pub fn plan_json(plan: &Plan) -> Json {
         "stacks": plan.stacks.iter().map(|s| json!({"stack": s.stack, "account": s.account, "accountId": s.account_id, "region": s.region})).collect::<Vec<_>>(),
         "steps": steps,
         "counts": counts,
+        "findings": plan.findings,
     })
 }
 
@@ -313,6 +342,15 @@ mod tests {
                 invalid,
                 step("prod", "old", Operation::Delete),
             ],
+            findings: vec![Finding {
+                rule: "PAL-NET-02",
+                severity: Severity::Error,
+                stack: "prod".into(),
+                account_id: "333333333333".into(),
+                urn: "urn:pulumi:prod::p::palisade-network:index:SecurityGroup::web".into(),
+                message: "ingress[0] admits 0.0.0.0/0".into(),
+                fix: "admit only the group itself, other groups, or the VPC's and subnets' ranges",
+            }],
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Stack {
     pub account: Account,
     /// The declared resources, in declaration order.
     pub resources: Vec<Declared>,
+    /// Whether the stack may route to the internet (NAT mode). Default false: internet-free, and the
+    /// guardrails refuse internet and NAT gateways.
+    pub internet_access: bool,
 }
 
 /// A declared resource, as other declarations refer to it.
@@ -97,7 +100,14 @@ impl Stack {
             project: "palisade".into(),
             account,
             resources: Vec::new(),
+            internet_access: false,
         }
+    }
+
+    /// Lets the stack route to the internet (NAT mode); internet-free is the default.
+    pub fn allow_internet(mut self) -> Self {
+        self.internet_access = true;
+        self
     }
 
     /// Sets the project name used in URNs.

@@ -153,6 +153,9 @@ pub struct StackState {
     /// Operations in flight when the state was last written.
     #[serde(default)]
     pub pending: Vec<PendingOperation>,
+    /// Guardrail rules the user waived for the last `up`, by id.
+    #[serde(default)]
+    pub waivers: Vec<String>,
 }
 
 impl StackState {
@@ -164,6 +167,7 @@ impl StackState {
             account_id: account_id.to_string(),
             resources: Vec::new(),
             pending: Vec::new(),
+            waivers: Vec::new(),
         }
     }
 
