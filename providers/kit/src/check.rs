@@ -545,4 +545,38 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
     }
+
+    fn arb_property() -> impl proptest::strategy::Strategy<Value = PropertyValue> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(PropertyValue::Null),
+            Just(PropertyValue::Unknown),
+            any::<bool>().prop_map(PropertyValue::Bool),
+            any::<f64>().prop_map(PropertyValue::Number),
+            ".{0,12}".prop_map(PropertyValue::String),
+        ];
+        leaf.prop_recursive(3, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(PropertyValue::Array),
+                prop::collection::btree_map("[a-zA-Z_]{1,10}", inner.clone(), 0..4).prop_map(PropertyValue::Object),
+                inner.prop_map(|v| PropertyValue::Secret(Box::new(v))),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn check_never_panics_on_arbitrary_input(
+            news in proptest::collection::btree_map(
+                proptest::prop_oneof!["[a-zA-Z_]{1,10}", proptest::strategy::Just("cidrBlock".to_string()),
+                    proptest::strategy::Just("rules".to_string()), proptest::strategy::Just("thingName".to_string())],
+                arb_property(),
+                0..6,
+            ),
+            seed in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        ) {
+            let input = CheckInput { name: "n".into(), news, random_seed: seed, ..Default::default() };
+            let _ = check_resource::<Thing>(input);
+        }
+    }
 }

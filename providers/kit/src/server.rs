@@ -136,6 +136,22 @@ fn diff_to_wire(diff: &Diff) -> rpc::DiffResponse {
     }
 }
 
+/// Configuration set on the command line (`pulumi config set`) may carry an object as JSON text;
+/// such values are taken as the object they spell.
+fn objects_from_json_text(map: PropertyMap) -> PropertyMap {
+    map.into_iter()
+        .map(|(key, value)| match &value {
+            crate::value::PropertyValue::String(text) if text.trim_start().starts_with('{') => {
+                match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(json @ serde_json::Value::Object(_)) => (key, crate::value::PropertyValue::from_json(&json)),
+                    _ => (key, value),
+                }
+            }
+            _ => (key, value),
+        })
+        .collect()
+}
+
 fn without_engine_keys(mut map: PropertyMap) -> PropertyMap {
     for engine_key in ["version", "pluginDownloadURL"] {
         map.remove(engine_key);
@@ -190,7 +206,7 @@ impl ResourceProvider for ProviderService {
 
     async fn check_config(&self, request: Request<rpc::CheckRequest>) -> Result<Response<rpc::CheckResponse>, Status> {
         let request = request.into_inner();
-        let news = decode_optional(request.news.as_ref());
+        let news = objects_from_json_text(decode_optional(request.news.as_ref()));
         let failures = check_object(&ProviderConfig::object_spec(), &without_engine_keys(news.clone()), "");
         Ok(Response::new(if failures.is_empty() {
             rpc::CheckResponse {
@@ -229,7 +245,7 @@ impl ResourceProvider for ProviderService {
         request: Request<rpc::ConfigureRequest>,
     ) -> Result<Response<rpc::ConfigureResponse>, Status> {
         let request = request.into_inner();
-        let args = decode_optional(request.args.as_ref());
+        let args = objects_from_json_text(decode_optional(request.args.as_ref()));
         let merged = merge_config_inputs(&request.variables, &args).map_err(|reason| ProviderError::Config {
             setting: "args",
             reason,
@@ -471,6 +487,17 @@ impl ResourceProvider for ProviderService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_objects_given_as_json_text_are_objects() {
+        let map = crate::value::map_from_json(&serde_json::json!({
+            "assumeRole": "{\"roleArn\": \"arn:aws:iam::222222222222:role/d\"}",
+            "region": "eu-west-1",
+        }));
+        let map = objects_from_json_text(map);
+        assert!(matches!(map["assumeRole"], crate::value::PropertyValue::Object(_)));
+        assert_eq!(map["region"], crate::value::PropertyValue::String("eu-west-1".into()));
+    }
 
     #[test]
     fn type_and_name_come_from_fields_or_the_urn() {
