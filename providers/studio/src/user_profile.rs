@@ -1,0 +1,354 @@
+//! UserProfile: a user of a Studio domain, with the role its apps run as and their security groups.
+//!
+//! AWS refuses to delete a profile that still has apps, and deleting apps can take many minutes, so
+//! Delete first deletes the profile's apps and waits for them (within the request's timeout, saying
+//! which apps it still waits for), then deletes the profile and waits until it is gone.
+
+use palisade_provider_kit::prelude::*;
+use palisade_provider_kit::tags::validate_tags;
+
+use crate::validate;
+
+/// A user profile of a SageMaker Studio domain.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UserProfile;
+
+/// Inputs of a [`UserProfile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfileArgs {
+    /// The id of the domain (`d-...`).
+    #[property(replace, validate = validate::domain_id)]
+    pub domain_id: String,
+    /// The profile's name; chosen from the resource's name when not given.
+    #[property(replace, validate = validate::studio_name)]
+    pub user_profile_name: Option<String>,
+    /// The role this user's apps run as; the domain's default when not given.
+    #[property(validate = validate::role_arn)]
+    pub execution_role: Option<String>,
+    /// Security groups of this user's apps (at most 5), besides the domain's.
+    #[property(set, validate = validate::security_group_ids)]
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Tags to apply, besides the ownership tags Palisade adds.
+    #[property(validate = validate_tags)]
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Outputs of a [`UserProfile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfileState {
+    #[serde(flatten)]
+    pub args: UserProfileArgs,
+    /// The profile's ARN.
+    pub arn: String,
+    /// The POSIX user id of the profile's directory on the domain's home EFS.
+    pub home_efs_file_system_uid: Option<String>,
+}
+
+impl ResourceType for UserProfile {
+    const PACKAGE: &'static str = crate::PACKAGE;
+    const NAME: &'static str = "UserProfile";
+    const DOC: &'static str = "A user profile of a Studio domain. Its execution role and security groups change \
+                               in place; Delete first deletes the profile's apps and waits for them.";
+    const AUTONAME: Option<AutoName> = Some(AutoName {
+        property: "userProfileName",
+        max_len: 63,
+        lowercase: false,
+    });
+    type Inputs = UserProfileArgs;
+    type Outputs = UserProfileState;
+}
+
+/// The physical id of a profile: `<domainId>/<userProfileName>` (a name cannot hold `/`).
+pub fn profile_id(domain_id: &str, name: &str) -> String {
+    format!("{domain_id}/{name}")
+}
+
+/// The domain id and profile name in a physical id.
+pub fn parse_profile_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/').filter(|(d, n)| !d.is_empty() && !n.is_empty())
+}
+
+#[cfg(feature = "provider")]
+pub(crate) mod lifecycle {
+    use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
+    use aws_sdk_sagemaker::types::{AppDetails, AppStatus, UserProfileStatus, UserSettings};
+    use aws_sdk_sagemaker::Client;
+    use palisade_provider_kit::prelude::*;
+
+    use super::{parse_profile_id, profile_id, UserProfile, UserProfileArgs, UserProfileState};
+    use crate::sagemaker;
+
+    fn split(id: &str) -> Result<(&str, &str)> {
+        parse_profile_id(id).ok_or_else(|| {
+            ProviderError::invalid(
+                "id",
+                format!("{id:?} is not a user profile id; expected `<domainId>/<userProfileName>`"),
+            )
+        })
+    }
+
+    impl Resource for UserProfile {
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<UserProfileArgs>,
+        ) -> Result<Created<UserProfileState>> {
+            let sagemaker = sagemaker::client(ctx).await?;
+            let args = request.inputs;
+            let name = args.user_profile_name.clone().unwrap_or_default();
+            sagemaker
+                .create_user_profile()
+                .domain_id(&args.domain_id)
+                .user_profile_name(&name)
+                .user_settings(user_settings(&args))
+                .set_tags(Some(sagemaker::tags(ctx, &args.tags)))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateUserProfile", e))?;
+            wait_in_service(&sagemaker, ctx, &args.domain_id, &name).await?;
+            let id = profile_id(&args.domain_id, &name);
+            let outputs = read(&sagemaker, &args.domain_id, &name)
+                .await?
+                .ok_or(ProviderError::NotFound {
+                    kind: "user profile",
+                    id: id.clone(),
+                })?;
+            Ok(Created { id, outputs })
+        }
+
+        async fn read(
+            &self,
+            ctx: &Context,
+            request: ReadRequest<UserProfileArgs, UserProfileState>,
+        ) -> Result<Option<UserProfileState>> {
+            let (domain_id, name) = split(&request.id)?;
+            read(&sagemaker::client(ctx).await?, domain_id, name).await
+        }
+
+        async fn update(
+            &self,
+            ctx: &Context,
+            request: UpdateRequest<UserProfileArgs, UserProfileState>,
+        ) -> Result<UserProfileState> {
+            let sagemaker = sagemaker::client(ctx).await?;
+            let (domain_id, name) = split(&request.id)?;
+            let (olds, news) = (&request.olds.args, &request.news);
+            if olds.execution_role != news.execution_role || olds.security_groups != news.security_groups {
+                sagemaker
+                    .update_user_profile()
+                    .domain_id(domain_id)
+                    .user_profile_name(name)
+                    .user_settings(user_settings(news))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("UpdateUserProfile", e))?;
+                wait_in_service(&sagemaker, ctx, domain_id, name).await?;
+            }
+            sagemaker::update_tags(&sagemaker, &request.olds.arn, &olds.tags, &news.tags).await?;
+            read(&sagemaker, domain_id, name).await?.ok_or(ProviderError::NotFound {
+                kind: "user profile",
+                id: request.id.clone(),
+            })
+        }
+
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<UserProfileState>) -> Result<()> {
+            let sagemaker = sagemaker::client(ctx).await?;
+            let (domain_id, name) = split(&request.id)?;
+            delete_apps(&sagemaker, ctx, domain_id, name).await?;
+            let deleted = sagemaker
+                .delete_user_profile()
+                .domain_id(domain_id)
+                .user_profile_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteUserProfile", e));
+            if deleted.or_gone()?.is_none() {
+                return Ok(());
+            }
+            wait_gone(&sagemaker, ctx, domain_id, name).await
+        }
+    }
+
+    fn user_settings(args: &UserProfileArgs) -> UserSettings {
+        UserSettings::builder()
+            .set_execution_role(args.execution_role.clone())
+            .set_security_groups(Some(args.security_groups.clone()))
+            .build()
+    }
+
+    async fn describe(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Option<DescribeUserProfileOutput>> {
+        sagemaker
+            .describe_user_profile()
+            .domain_id(domain_id)
+            .user_profile_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeUserProfile", e))
+            .or_gone()
+    }
+
+    fn failed(
+        domain_id: &str,
+        name: &str,
+        profile: &DescribeUserProfileOutput,
+        status: &UserProfileStatus,
+    ) -> ProviderError {
+        ProviderError::Failed {
+            kind: "user profile",
+            id: profile_id(domain_id, name),
+            state: status.as_str().to_string(),
+            reason: profile
+                .failure_reason()
+                .filter(|r| !r.is_empty())
+                .unwrap_or("AWS gave no reason")
+                .to_string(),
+        }
+    }
+
+    /// Waits until the profile is InService (after a create or an update).
+    pub(crate) async fn wait_in_service(sagemaker: &Client, ctx: &Context, domain_id: &str, name: &str) -> Result<()> {
+        let what = format!("user profile {name} of Studio domain {domain_id} to be InService");
+        ctx.wait_until(&what, || async {
+            let Some(profile) = describe(sagemaker, domain_id, name).await? else {
+                return Err(ProviderError::NotFound {
+                    kind: "user profile",
+                    id: profile_id(domain_id, name),
+                });
+            };
+            let status = profile.status().cloned().unwrap_or(UserProfileStatus::Pending);
+            match status {
+                UserProfileStatus::InService => Ok(Progress::Done(())),
+                UserProfileStatus::Pending | UserProfileStatus::Updating => {
+                    Ok(Progress::Pending(status.as_str().to_string()))
+                }
+                other => Err(failed(domain_id, name, &profile, &other)),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the profile no longer exists.
+    async fn wait_gone(sagemaker: &Client, ctx: &Context, domain_id: &str, name: &str) -> Result<()> {
+        let what = format!("user profile {name} of Studio domain {domain_id} to be deleted");
+        ctx.wait_until(&what, || async {
+            let Some(profile) = describe(sagemaker, domain_id, name).await? else {
+                return Ok(Progress::Done(()));
+            };
+            let status = profile.status().cloned().unwrap_or(UserProfileStatus::Deleting);
+            match status {
+                UserProfileStatus::DeleteFailed => Err(failed(domain_id, name, &profile, &status)),
+                other => Ok(Progress::Pending(other.as_str().to_string())),
+            }
+        })
+        .await
+    }
+
+    /// The profile's apps that are not Deleted yet.
+    async fn live_apps(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Vec<AppDetails>> {
+        let mut apps = Vec::new();
+        let mut next = None;
+        loop {
+            let page = sagemaker
+                .list_apps()
+                .domain_id_equals(domain_id)
+                .user_profile_name_equals(name)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| aws_error("ListApps", e))?;
+            apps.extend(
+                page.apps()
+                    .iter()
+                    .filter(|a| a.status() != Some(&AppStatus::Deleted))
+                    .cloned(),
+            );
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                return Ok(apps);
+            }
+        }
+    }
+
+    fn describe_apps(apps: &[AppDetails]) -> String {
+        let listed: Vec<String> = apps
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}: {}",
+                    a.app_type().map(|t| t.as_str()).unwrap_or("app"),
+                    a.app_name().unwrap_or_default(),
+                    a.status().map(|s| s.as_str()).unwrap_or("unknown")
+                )
+            })
+            .collect();
+        format!("{} left ({})", apps.len(), listed.join(", "))
+    }
+
+    /// Deletes the profile's apps (AWS refuses to delete a profile that has any) and waits until
+    /// they are all Deleted, within the request's timeout.
+    pub(crate) async fn delete_apps(sagemaker: &Client, ctx: &Context, domain_id: &str, name: &str) -> Result<()> {
+        for app in live_apps(sagemaker, domain_id, name).await? {
+            if app.status() == Some(&AppStatus::Deleting) {
+                continue;
+            }
+            let deleted = sagemaker
+                .delete_app()
+                .domain_id(domain_id)
+                .user_profile_name(name)
+                .set_app_type(app.app_type().cloned())
+                .set_app_name(app.app_name().map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteApp", e));
+            deleted.or_gone()?;
+        }
+        let what = format!("apps of user profile {name} of Studio domain {domain_id} to be deleted");
+        ctx.wait_until(&what, || async {
+            let apps = live_apps(sagemaker, domain_id, name).await?;
+            Ok(if apps.is_empty() {
+                Progress::Done(())
+            } else {
+                Progress::Pending(describe_apps(&apps))
+            })
+        })
+        .await
+    }
+
+    async fn read(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Option<UserProfileState>> {
+        let Some(profile) = describe(sagemaker, domain_id, name).await? else {
+            return Ok(None);
+        };
+        let arn = profile.user_profile_arn().unwrap_or_default().to_string();
+        let settings = profile.user_settings();
+        let mut security_groups: Vec<String> = settings.map(|s| s.security_groups().to_vec()).unwrap_or_default();
+        security_groups.sort();
+        Ok(Some(UserProfileState {
+            args: UserProfileArgs {
+                domain_id: domain_id.to_string(),
+                user_profile_name: Some(name.to_string()),
+                execution_role: settings.and_then(|s| s.execution_role()).map(str::to_string),
+                security_groups,
+                tags: sagemaker::read_tags(sagemaker, &arn).await?,
+            },
+            home_efs_file_system_uid: profile.home_efs_file_system_uid().map(str::to_string),
+            arn,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_ids_round_trip() {
+        let id = profile_id("d-abc", "alice");
+        assert_eq!(parse_profile_id(&id), Some(("d-abc", "alice")));
+        assert_eq!(parse_profile_id("alice"), None);
+        assert_eq!(parse_profile_id("/alice"), None);
+    }
+}
