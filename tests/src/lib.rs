@@ -445,6 +445,31 @@ pub mod provider {
                 .map(|_| ())
         }
 
+        /// Invoke of function `name` of this package; `Err` holds the error status's message or each
+        /// `property: reason` failure.
+        pub async fn invoke(&self, name: &str, args: &Json) -> Result<Json, String> {
+            let response = self
+                .client
+                .clone()
+                .invoke(rpc::InvokeRequest {
+                    tok: self.token(name),
+                    args: Some(wire(args)),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|status| status.message().to_string())?
+                .into_inner();
+            if !response.failures.is_empty() {
+                return Err(response
+                    .failures
+                    .into_iter()
+                    .map(|f| format!("{}: {}", f.property, f.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "));
+            }
+            Ok(plain(&response.r#return.unwrap_or_default()))
+        }
+
         /// Stops the plugin.
         pub async fn stop(self) {
             self.plugin.stop().await;

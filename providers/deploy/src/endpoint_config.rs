@@ -1,0 +1,302 @@
+//! EndpointConfig: what an endpoint serves — production variants (model, instance type and count,
+//! weight), the KMS key for the instances' storage volumes, and optional capture of requests and
+//! responses to S3.
+//!
+//! SageMaker cannot change an endpoint configuration, so every change replaces it, always under a new
+//! auto-generated name: an endpoint being updated still refers to the old configuration by name, so
+//! reusing the name (deleting first, creating again) would pull it from under the endpoint.
+
+use palisade_provider_kit::prelude::*;
+
+use crate::validate;
+
+/// A SageMaker endpoint configuration.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndpointConfig;
+
+/// One production variant: a model served on instances of one type, taking a share of the traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductionVariant {
+    /// The variant's name. Default `AllTraffic`.
+    #[property(validate = validate::sagemaker_name)]
+    #[serde(default = "all_traffic")]
+    pub variant_name: String,
+    /// The name of the model served (the `modelName` output of a Model).
+    #[property(validate = validate::sagemaker_name)]
+    pub model_name: String,
+    /// The instance type, e.g. `ml.m5.large`.
+    #[property(validate = instance_type)]
+    pub instance_type: String,
+    /// How many instances to start with. Default 1.
+    #[property(validate = positive_count)]
+    #[serde(default = "one")]
+    pub initial_instance_count: i32,
+    /// The variant's share of the traffic, relative to the other variants. Default 1.
+    #[property(validate = weight)]
+    #[serde(default = "full_weight")]
+    pub initial_variant_weight: f64,
+}
+
+/// Capture of an endpoint's requests and responses to S3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct DataCapture {
+    /// Where captured data goes (`s3://bucket/prefix`).
+    #[property(validate = validate::s3_uri)]
+    pub destination_s3_uri: String,
+    /// The percentage of requests captured, 0 to 100. Default 100.
+    #[property(validate = percentage)]
+    #[serde(default = "all")]
+    pub initial_sampling_percentage: i32,
+    /// The KMS key that encrypts captured data. Default: the bucket's encryption.
+    pub kms_key_id: Option<String>,
+}
+
+fn all_traffic() -> String {
+    "AllTraffic".into()
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn full_weight() -> f64 {
+    1.0
+}
+
+fn all() -> i32 {
+    100
+}
+
+fn instance_type(value: &serde_json::Value) -> Result<(), String> {
+    let kind = value.as_str().unwrap_or_default();
+    if kind.starts_with("ml.") && kind.len() > 3 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind:?} is not a SageMaker instance type; give one such as `ml.m5.large`"
+        ))
+    }
+}
+
+fn positive_count(value: &serde_json::Value) -> Result<(), String> {
+    match value.as_i64() {
+        Some(n) if n >= 1 => Ok(()),
+        _ => Err(format!("{value} is not an instance count; give 1 or more")),
+    }
+}
+
+fn weight(value: &serde_json::Value) -> Result<(), String> {
+    match value.as_f64() {
+        Some(w) if w >= 0.0 && w.is_finite() => Ok(()),
+        _ => Err(format!("{value} is not a variant weight; give a number of 0 or more")),
+    }
+}
+
+fn percentage(value: &serde_json::Value) -> Result<(), String> {
+    match value.as_i64() {
+        Some(p) if (0..=100).contains(&p) => Ok(()),
+        _ => Err(format!("{value} is not a percentage; give 0 to 100")),
+    }
+}
+
+/// Inputs of an [`EndpointConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointConfigArgs {
+    /// The configuration's name, up to 63 characters. Default: the resource name plus a random
+    /// suffix; leave it to Palisade so that a replacement never reuses a name.
+    #[property(replace, validate = validate::sagemaker_name)]
+    pub endpoint_config_name: Option<String>,
+    /// The production variants (at least one).
+    #[property(replace)]
+    pub production_variants: Vec<ProductionVariant>,
+    /// The KMS key (id or ARN) that encrypts the storage volumes of the endpoint's instances.
+    #[property(replace)]
+    pub kms_key_id: Option<String>,
+    /// Capture of requests and responses to S3. Absent: nothing is captured.
+    #[property(replace)]
+    pub data_capture: Option<DataCapture>,
+    /// Tags to apply, besides the ownership tags Palisade adds.
+    #[property(replace, validate = palisade_provider_kit::tags::validate_tags)]
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Outputs of an [`EndpointConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointConfigState {
+    #[serde(flatten)]
+    pub args: EndpointConfigArgs,
+    /// The configuration's ARN.
+    pub endpoint_config_arn: String,
+}
+
+impl ResourceType for EndpointConfig {
+    const PACKAGE: &'static str = crate::PACKAGE;
+    const NAME: &'static str = "EndpointConfig";
+    const DOC: &'static str = "A SageMaker endpoint configuration: production variants, the KMS key of the instances' \
+                               volumes, optional data capture. Every change replaces it under a new name. Tagged with \
+                               its URN and stack.";
+    const AUTONAME: Option<AutoName> = Some(AutoName {
+        property: "endpointConfigName",
+        max_len: 63,
+        lowercase: false,
+    });
+    type Inputs = EndpointConfigArgs;
+    type Outputs = EndpointConfigState;
+
+    fn validate(inputs: &EndpointConfigArgs) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        if inputs.production_variants.is_empty() {
+            failures.push(CheckFailure::new(
+                "productionVariants",
+                "give at least one production variant (model, instance type)",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, variant) in inputs.production_variants.iter().enumerate() {
+            if !seen.insert(variant.variant_name.as_str()) {
+                failures.push(CheckFailure::new(
+                    format!("productionVariants[{i}].variantName"),
+                    format!(
+                        "variant name {:?} is used twice; give each variant its own name",
+                        variant.variant_name
+                    ),
+                ));
+            }
+        }
+        failures
+    }
+}
+
+#[cfg(feature = "provider")]
+mod lifecycle {
+    use aws_sdk_sagemaker::types::{
+        CaptureMode, CaptureOption, DataCaptureConfig, ProductionVariant as SmVariant, ProductionVariantInstanceType,
+    };
+    use aws_sdk_sagemaker::Client;
+    use palisade_provider_kit::prelude::*;
+
+    use super::{DataCapture, EndpointConfig, EndpointConfigArgs, EndpointConfigState, ProductionVariant};
+    use crate::sagemaker;
+
+    impl Resource for EndpointConfig {
+        async fn create(
+            &self,
+            ctx: &Context,
+            request: CreateRequest<EndpointConfigArgs>,
+        ) -> Result<Created<EndpointConfigState>> {
+            let sm = sagemaker::client(ctx).await?;
+            let args = request.inputs;
+            let name = args
+                .endpoint_config_name
+                .clone()
+                .ok_or_else(|| ProviderError::invalid("endpointConfigName", "give the configuration a name"))?;
+            let variants = args
+                .production_variants
+                .iter()
+                .map(|v| {
+                    SmVariant::builder()
+                        .variant_name(&v.variant_name)
+                        .model_name(&v.model_name)
+                        .instance_type(ProductionVariantInstanceType::from(v.instance_type.as_str()))
+                        .initial_instance_count(v.initial_instance_count)
+                        .initial_variant_weight(v.initial_variant_weight as f32)
+                        .build()
+                })
+                .collect::<Vec<_>>();
+            let capture = args.data_capture.as_ref().map(data_capture_config);
+            sm.create_endpoint_config()
+                .endpoint_config_name(&name)
+                .set_production_variants(Some(variants))
+                .set_kms_key_id(args.kms_key_id.clone())
+                .set_data_capture_config(capture)
+                .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateEndpointConfig", e))?;
+            let outputs = read(&sm, &name).await?.ok_or(ProviderError::NotFound {
+                kind: "endpoint configuration",
+                id: name.clone(),
+            })?;
+            Ok(Created { id: name, outputs })
+        }
+
+        async fn read(
+            &self,
+            ctx: &Context,
+            request: ReadRequest<EndpointConfigArgs, EndpointConfigState>,
+        ) -> Result<Option<EndpointConfigState>> {
+            let sm = sagemaker::client(ctx).await?;
+            read(&sm, &request.id).await
+        }
+
+        async fn delete(&self, ctx: &Context, request: DeleteRequest<EndpointConfigState>) -> Result<()> {
+            let sm = sagemaker::client(ctx).await?;
+            let deleted = sm
+                .delete_endpoint_config()
+                .endpoint_config_name(&request.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteEndpointConfig", e));
+            sagemaker::gone(deleted).map(|_| ())
+        }
+    }
+
+    fn data_capture_config(capture: &DataCapture) -> DataCaptureConfig {
+        let option = |mode: CaptureMode| CaptureOption::builder().capture_mode(mode).build();
+        DataCaptureConfig::builder()
+            .enable_capture(true)
+            .initial_sampling_percentage(capture.initial_sampling_percentage)
+            .destination_s3_uri(&capture.destination_s3_uri)
+            .set_kms_key_id(capture.kms_key_id.clone())
+            .capture_options(option(CaptureMode::Input))
+            .capture_options(option(CaptureMode::Output))
+            .build()
+    }
+
+    async fn read(sm: &Client, name: &str) -> Result<Option<EndpointConfigState>> {
+        let described = sm
+            .describe_endpoint_config()
+            .endpoint_config_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeEndpointConfig", e));
+        let Some(config) = sagemaker::gone(described)? else {
+            return Ok(None);
+        };
+        let production_variants = config
+            .production_variants()
+            .iter()
+            .map(|v| ProductionVariant {
+                variant_name: v.variant_name().unwrap_or_default().to_string(),
+                model_name: v.model_name().unwrap_or_default().to_string(),
+                instance_type: v.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                initial_instance_count: v.initial_instance_count().unwrap_or(1),
+                initial_variant_weight: v.initial_variant_weight().map(f64::from).unwrap_or(1.0),
+            })
+            .collect();
+        let data_capture = config
+            .data_capture_config()
+            .filter(|c| c.enable_capture().unwrap_or(true))
+            .map(|c| DataCapture {
+                destination_s3_uri: c.destination_s3_uri().unwrap_or_default().to_string(),
+                initial_sampling_percentage: c.initial_sampling_percentage().unwrap_or(100),
+                kms_key_id: c.kms_key_id().map(str::to_string),
+            });
+        let arn = config.endpoint_config_arn().unwrap_or_default().to_string();
+        Ok(Some(EndpointConfigState {
+            args: EndpointConfigArgs {
+                endpoint_config_name: Some(name.to_string()),
+                production_variants,
+                kms_key_id: config.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+                data_capture,
+                tags: sagemaker::user_tags_of(sm, &arn).await?,
+            },
+            endpoint_config_arn: arn,
+        }))
+    }
+}
