@@ -74,6 +74,71 @@ async fn urn_tag_of(sagemaker: &aws_sdk_sagemaker::Client, arn: &str) -> Option<
         .and_then(|t| t.value().map(str::to_string))
 }
 
+/// Replaces `live` as the engine does for an auto-named resource: a fresh Check without the old
+/// inputs and with a seed of the new generation (so the auto-name is chosen anew), Create of the
+/// replacement, then Delete of the old one.
+async fn replace_as_the_engine_does(
+    emulator: &Emulator,
+    provider: &TestProvider,
+    live: &Live,
+    name: &str,
+    news: &Json,
+) -> Live {
+    use palisade_proto::pulumirpc as rpc;
+    use palisade_provider_kit::value::{encode_struct, map_from_json};
+
+    let plugin = palisade::host::Plugin::start(
+        &palisade_tests::plugin_path(DEPLOY).expect("plugin built"),
+        &emulator.plugin_env(),
+    )
+    .await
+    .expect("plugin starts");
+    let mut client = plugin.client();
+    client
+        .configure(rpc::ConfigureRequest {
+            args: Some(encode_struct(&map_from_json(&emulator.account_config(DEFAULT_ACCOUNT)))),
+            accept_secrets: true,
+            ..Default::default()
+        })
+        .await
+        .expect("configure");
+    let checked = client
+        .check(rpc::CheckRequest {
+            urn: live.urn.clone(),
+            olds: None,
+            news: Some(encode_struct(&map_from_json(news))),
+            random_seed: format!("{name}/{}", live.id).into_bytes(),
+            name: name.to_string(),
+            r#type: live.token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(checked.failures.is_empty(), "{:?}", checked.failures);
+    let inputs = checked.inputs.unwrap_or_default();
+    let created = client
+        .create(rpc::CreateRequest {
+            urn: live.urn.clone(),
+            properties: Some(inputs.clone()),
+            timeout: 120.0,
+            name: name.to_string(),
+            r#type: live.token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("create the replacement")
+        .into_inner();
+    plugin.stop().await;
+    provider.delete(live).await.expect("delete the replaced one");
+    Live {
+        id: created.id,
+        inputs,
+        outputs: created.properties.unwrap_or_default(),
+        ..live.clone()
+    }
+}
+
 #[tokio::test]
 async fn model_package_group_lifecycle_shared_policy_and_drift() {
     let (_emulator, provider, sagemaker) = setup().await;
@@ -340,7 +405,7 @@ fn model_from_image(data: &str) -> Json {
 
 #[tokio::test]
 async fn model_lifecycle_isolated_by_default_replaced_on_change() {
-    let (_emulator, provider, sagemaker) = setup().await;
+    let (emulator, provider, sagemaker) = setup().await;
 
     // Check names the property and the fix.
     let failures = provider
@@ -454,6 +519,18 @@ async fn model_lifecycle_isolated_by_default_replaced_on_change() {
     let (_, changes) = provider.plan(&drifted, "Model", "scorer", &declared).await;
     assert_eq!(changes.replaces, vec!["tags".to_string()]);
 
+    // The replacement gets a new name, so both exist until the old one is deleted.
+    let retrained = model_from_image("s3://dev-models/scorer/v2/model.tar.gz");
+    let replacement = replace_as_the_engine_does(&emulator, &provider, &drifted, "scorer", &retrained).await;
+    assert_ne!(replacement.id, model.id, "a replacement never reuses the name");
+    assert!(replacement.id.starts_with("scorer-"), "{}", replacement.id);
+    assert_eq!(
+        replacement.outputs_json()["modelDataUrl"],
+        "s3://dev-models/scorer/v2/model.tar.gz"
+    );
+    assert!(provider.read(&model).await.is_none(), "the old model is gone");
+    provider.delete(&replacement).await.expect("delete the replacement");
+
     provider.delete(&model).await.expect("delete");
     assert!(provider.read(&model).await.is_none());
     provider.delete(&model).await.expect("delete again");
@@ -474,7 +551,7 @@ fn endpoint_config(model: &str, count: i64) -> Json {
 
 #[tokio::test]
 async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change() {
-    let (_emulator, provider, sagemaker) = setup().await;
+    let (emulator, provider, sagemaker) = setup().await;
     let model = provider
         .create(
             "Model",
@@ -545,6 +622,23 @@ async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change
     assert_eq!(changes.replaces, vec!["productionVariants".to_string()]);
     assert!(!changes.delete_before_replace);
     assert_eq!(plain(&news)["endpointConfigName"], config.id);
+    let config =
+        replace_as_the_engine_does(&emulator, &provider, &config, "scorer", &endpoint_config(&model.id, 2)).await;
+    assert_ne!(
+        plain(&config.outputs)["endpointConfigName"],
+        outputs["endpointConfigName"]
+    );
+    assert_eq!(
+        config.outputs_json()["productionVariants"][0]["initialInstanceCount"],
+        2
+    );
+    let old_name = outputs["endpointConfigName"].as_str().expect("name");
+    let old_gone = sagemaker
+        .describe_endpoint_config()
+        .endpoint_config_name(old_name)
+        .send()
+        .await;
+    assert!(old_gone.is_err(), "the replaced configuration is deleted");
 
     // Drift: deleted out of band.
     sagemaker
