@@ -384,3 +384,145 @@ pub(crate) mod lifecycle {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_private_iam_and_delete_the_home_efs() {
+        let args: DomainArgs = serde_json::from_value(json!({
+            "vpcId": "vpc-1",
+            "subnetIds": ["subnet-1"],
+            "defaultUserSettings": {"executionRole": "arn:aws:iam::123456789012:role/exec", "securityGroups": ["sg-1"]},
+        }))
+        .expect("parses");
+        assert_eq!(args.app_network_access_type, "VpcOnly");
+        assert_eq!(args.auth_mode, "IAM");
+        assert_eq!(args.home_efs_retention, "Delete");
+        assert!(Domain::validate(&args).is_empty());
+    }
+
+    #[test]
+    fn where_the_domain_lives_forces_replacement_and_settings_do_not() {
+        let spec = DomainArgs::object_spec();
+        let replaced: Vec<&str> = spec.properties.iter().filter(|p| p.replace).map(|p| p.name).collect();
+        assert_eq!(
+            replaced,
+            vec![
+                "domainName",
+                "authMode",
+                "appNetworkAccessType",
+                "vpcId",
+                "subnetIds",
+                "kmsKeyId"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vpc_only_domain_without_security_groups_is_refused() {
+        let args: DomainArgs = serde_json::from_value(json!({
+            "vpcId": "vpc-1",
+            "subnetIds": ["subnet-1"],
+            "defaultUserSettings": {"executionRole": "arn:aws:iam::123456789012:role/exec"},
+        }))
+        .expect("parses");
+        let failures = Domain::validate(&args);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].property, "defaultUserSettings.securityGroups");
+    }
+}
+
+#[cfg(all(test, feature = "provider"))]
+mod lifecycle_tests {
+    use std::time::Duration;
+
+    use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
+    use aws_sdk_sagemaker::types::DomainStatus;
+    use aws_sdk_sagemaker::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use palisade_provider_kit::ProviderError;
+
+    use super::lifecycle::{wait_gone, wait_in_service};
+    use crate::testing::context;
+
+    fn domain(status: DomainStatus, reason: Option<&'static str>) -> DescribeDomainOutput {
+        DescribeDomainOutput::builder()
+            .domain_id("d-1")
+            .status(status)
+            .set_failure_reason(reason.map(str::to_string))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_domain_that_ends_failed_gives_its_failure_reason() {
+        let pending_then_failed = mock!(Client::describe_domain)
+            .sequence()
+            .output(|| domain(DomainStatus::Pending, None))
+            .output(|| domain(DomainStatus::Failed, Some("Subnets subnet-1 are not in VPC vpc-1")))
+            .build();
+        let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::Sequential, &[&pending_then_failed]);
+        let error = wait_in_service(&sagemaker, &context(Duration::from_secs(10)), "d-1")
+            .await
+            .expect_err("the domain failed");
+        match &error {
+            ProviderError::Failed {
+                kind,
+                id,
+                state,
+                reason,
+            } => {
+                assert_eq!(*kind, "Studio domain");
+                assert_eq!(id, "d-1");
+                assert_eq!(state, "Failed");
+                assert_eq!(reason, "Subnets subnet-1 are not in VPC vpc-1");
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+        assert_eq!(
+            error.to_string(),
+            "Studio domain `d-1` is Failed: Subnets subnet-1 are not in VPC vpc-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_domain_that_stays_pending_times_out_naming_the_wait() {
+        let always_pending = mock!(Client::describe_domain).then_output(|| domain(DomainStatus::Pending, None));
+        let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&always_pending]);
+        let error = wait_in_service(&sagemaker, &context(Duration::from_millis(50)), "d-1")
+            .await
+            .expect_err("never InService");
+        match &error {
+            ProviderError::Timeout {
+                waiting_for,
+                last_state,
+                ..
+            } => {
+                assert_eq!(waiting_for, "Studio domain d-1 to be InService");
+                assert_eq!(last_state, "Pending");
+            }
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_gives_its_failure_reason() {
+        let delete_failed = mock!(Client::describe_domain).then_output(|| {
+            domain(
+                DomainStatus::DeleteFailed,
+                Some("The home EFS has mount targets in use"),
+            )
+        });
+        let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&delete_failed]);
+        let error = wait_gone(&sagemaker, &context(Duration::from_secs(10)), "d-1")
+            .await
+            .expect_err("delete failed");
+        assert!(
+            matches!(&error, ProviderError::Failed { state, reason, .. }
+                if state == "Delete_Failed" && reason.contains("mount targets")),
+            "{error:?}"
+        );
+    }
+}

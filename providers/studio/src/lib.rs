@@ -10,6 +10,8 @@ pub mod validate;
 
 #[cfg(feature = "provider")]
 mod sagemaker;
+#[cfg(all(test, feature = "provider"))]
+mod testing;
 
 pub use domain::{DefaultUserSettings, Domain, DomainArgs, DomainState};
 pub use user_profile::{UserProfile, UserProfileArgs, UserProfileState};

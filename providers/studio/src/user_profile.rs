@@ -352,3 +352,79 @@ mod tests {
         assert_eq!(parse_profile_id("/alice"), None);
     }
 }
+
+#[cfg(all(test, feature = "provider"))]
+mod lifecycle_tests {
+    use std::time::Duration;
+
+    use aws_sdk_sagemaker::operation::delete_app::DeleteAppOutput;
+    use aws_sdk_sagemaker::operation::list_apps::ListAppsOutput;
+    use aws_sdk_sagemaker::types::{AppDetails, AppStatus, AppType};
+    use aws_sdk_sagemaker::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use palisade_provider_kit::ProviderError;
+
+    use super::lifecycle::delete_apps;
+    use crate::testing::context;
+
+    fn app(app_type: AppType, name: &str, status: AppStatus) -> AppDetails {
+        AppDetails::builder()
+            .domain_id("d-1")
+            .user_profile_name("alice")
+            .app_type(app_type)
+            .app_name(name)
+            .status(status)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn app_deletion_that_outlasts_the_timeout_says_which_apps_remain() {
+        // One app is deleted by us, one was already Deleting, one is long gone; the two never finish.
+        let listed = mock!(Client::list_apps).then_output(|| {
+            ListAppsOutput::builder()
+                .apps(app(AppType::JupyterServer, "default", AppStatus::Deleting))
+                .apps(app(AppType::KernelGateway, "datascience", AppStatus::InService))
+                .apps(app(AppType::KernelGateway, "old", AppStatus::Deleted))
+                .build()
+        });
+        let deleted = mock!(Client::delete_app)
+            .match_requests(|r| r.app_name() == Some("datascience"))
+            .then_output(|| DeleteAppOutput::builder().build());
+        let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&listed, &deleted]);
+        let error = delete_apps(&sagemaker, &context(Duration::from_millis(50)), "d-1", "alice")
+            .await
+            .expect_err("apps never go");
+        assert_eq!(
+            deleted.num_calls(),
+            1,
+            "only the live app is deleted; Deleting and Deleted ones are not"
+        );
+        match &error {
+            ProviderError::Timeout {
+                waiting_for,
+                last_state,
+                ..
+            } => {
+                assert_eq!(
+                    waiting_for,
+                    "apps of user profile alice of Studio domain d-1 to be deleted"
+                );
+                assert_eq!(
+                    last_state,
+                    "2 left (JupyterServer default: Deleting, KernelGateway datascience: InService)"
+                );
+            }
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_profile_without_apps_needs_no_wait() {
+        let listed = mock!(Client::list_apps).then_output(|| ListAppsOutput::builder().build());
+        let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&listed]);
+        delete_apps(&sagemaker, &context(Duration::from_millis(50)), "d-1", "alice")
+            .await
+            .expect("nothing to wait for");
+        assert_eq!(listed.num_calls(), 2, "listed once to delete, once to confirm");
+    }
+}
