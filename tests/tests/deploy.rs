@@ -751,6 +751,68 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn an_endpoint_left_by_an_interrupted_create_is_adopted() {
+    let (_emulator, provider, sagemaker) = setup().await;
+    let model = provider
+        .create(
+            "Model",
+            "scorer",
+            &model_from_image("s3://dev-models/scorer/model.tar.gz"),
+        )
+        .await
+        .expect("model");
+    let config = provider
+        .create("EndpointConfig", "scorer", &endpoint_config(&model.id, 1))
+        .await
+        .expect("config");
+    // What an interrupted create left: the endpoint exists, tagged with the URN, but no state has it.
+    let urn = provider.urn("Endpoint", "scorer");
+    sagemaker
+        .create_endpoint()
+        .endpoint_name("scorer-prod")
+        .endpoint_config_name(&config.id)
+        .tags(
+            aws_sdk_sagemaker::types::Tag::builder()
+                .key("palisade:urn")
+                .value(&urn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create out of band");
+    let before = sagemaker
+        .describe_endpoint()
+        .endpoint_name("scorer-prod")
+        .send()
+        .await
+        .expect("describe");
+
+    let declared = json!({"endpointName": "scorer-prod", "endpointConfigName": config.id, "tags": {"team": "ml"}});
+    let endpoint = provider.create("Endpoint", "scorer", &declared).await.expect("create");
+    assert_eq!(endpoint.id, "scorer-prod");
+    assert_eq!(
+        endpoint.outputs_json()["tags"],
+        json!({"team": "ml"}),
+        "brought to the inputs"
+    );
+    let after = sagemaker
+        .describe_endpoint()
+        .endpoint_name("scorer-prod")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        after.creation_time(),
+        before.creation_time(),
+        "adopted, not created again"
+    );
+
+    provider.delete(&endpoint).await.expect("delete");
+    provider.delete(&config).await.expect("delete config");
+    provider.delete(&model).await.expect("delete model");
+}
+
+#[tokio::test]
 async fn staging_builds_a_model_from_the_dev_accounts_approved_package() {
     let (emulator, dev, sagemaker) = setup().await;
     let staging = TestProvider::start(&emulator, DEPLOY, STAGING, "staging").await;

@@ -71,6 +71,39 @@ pub(crate) mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for Endpoint {
+        /// Endpoints of this account that carry this resource's URN tag: what an interrupted create
+        /// left behind (SageMaker has no idempotency token for CreateEndpoint, and a retry under the
+        /// same name would fail). Endpoints are few per account, so listing them is cheap.
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+            let sm = sagemaker::client(ctx).await?;
+            let mut names = Vec::new();
+            let mut next = None;
+            loop {
+                let page = sm
+                    .list_endpoints()
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ListEndpoints", e))?;
+                names.extend(
+                    page.endpoints()
+                        .iter()
+                        .filter_map(|e| Some((e.endpoint_name()?.to_string(), e.endpoint_arn()?.to_string()))),
+                );
+                next = page.next_token().map(str::to_string);
+                if next.is_none() {
+                    break;
+                }
+            }
+            let mut owned = Vec::new();
+            for (name, arn) in names {
+                if sagemaker::urn_tag_of(&sm, &arn).await?.as_deref() == Some(ctx.urn.as_str()) {
+                    owned.push(name);
+                }
+            }
+            Ok(owned)
+        }
+
         async fn create(&self, ctx: &Context, request: CreateRequest<EndpointArgs>) -> Result<Created<EndpointState>> {
             let sm = sagemaker::client(ctx).await?;
             let args = request.inputs;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sagemaker::types::Tag;
 use aws_sdk_sagemaker::Client;
 use palisade_provider_kit::prelude::*;
-use palisade_provider_kit::tags::user_tags;
+use palisade_provider_kit::tags::{user_tags, URN_TAG};
 
 /// The SageMaker client of this provider process.
 pub(crate) async fn client(ctx: &Context) -> Result<Client> {
@@ -66,6 +66,22 @@ pub(crate) async fn user_tags_of(sagemaker: &Client, arn: &str) -> Result<BTreeM
         }
     }
     Ok(user_tags(all))
+}
+
+/// The ownership (URN) tag on `arn`, if any; `None` too when the resource went away meanwhile.
+pub(crate) async fn urn_tag_of(sagemaker: &Client, arn: &str) -> Result<Option<String>> {
+    let listed = sagemaker
+        .list_tags()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListTags", e));
+    Ok(gone(listed)?.and_then(|page| {
+        page.tags()
+            .iter()
+            .find(|t| t.key() == Some(URN_TAG))
+            .and_then(|t| t.value().map(str::to_string))
+    }))
 }
 
 /// Brings the user's tags on `arn` from `old` to `new`.
