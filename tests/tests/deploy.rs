@@ -542,6 +542,7 @@ fn endpoint_config(model: &str, count: i64) -> Json {
             "modelName": model,
             "instanceType": "ml.m5.large",
             "initialInstanceCount": count,
+            "initialVariantWeight": 0.1,
         }],
         "kmsKeyId": format!("arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
         "dataCapture": {"destinationS3Uri": "s3://dev-capture/scorer", "initialSamplingPercentage": 20},
@@ -590,7 +591,7 @@ async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change
     let outputs = config.outputs_json();
     assert_eq!(outputs["endpointConfigName"], config.id);
     assert_eq!(outputs["productionVariants"][0]["variantName"], "AllTraffic");
-    assert_eq!(outputs["productionVariants"][0]["initialVariantWeight"], 1.0);
+    assert_eq!(outputs["productionVariants"][0]["initialVariantWeight"], 0.1);
     assert_eq!(outputs["dataCapture"]["initialSamplingPercentage"], 20);
     assert_eq!(outputs["tags"], json!({"team": "ml"}));
     let live = sagemaker

@@ -173,7 +173,7 @@ impl ResourceType for EndpointConfig {
 }
 
 #[cfg(feature = "provider")]
-mod lifecycle {
+pub(crate) mod lifecycle {
     use aws_sdk_sagemaker::types::{
         CaptureMode, CaptureOption, DataCaptureConfig, ProductionVariant as SmVariant, ProductionVariantInstanceType,
     };
@@ -258,6 +258,12 @@ mod lifecycle {
             .build()
     }
 
+    /// SageMaker keeps weights as 32-bit floats; widening bit for bit would read `0.1` back as
+    /// `0.10000000149…` and show drift. The shortest decimal of the f32 is what the user wrote.
+    pub(crate) fn widen(weight: f32) -> f64 {
+        weight.to_string().parse().unwrap_or(f64::from(weight))
+    }
+
     async fn read(sm: &Client, name: &str) -> Result<Option<EndpointConfigState>> {
         let described = sm
             .describe_endpoint_config()
@@ -276,7 +282,7 @@ mod lifecycle {
                 model_name: v.model_name().unwrap_or_default().to_string(),
                 instance_type: v.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                 initial_instance_count: v.initial_instance_count().unwrap_or(1),
-                initial_variant_weight: v.initial_variant_weight().map(f64::from).unwrap_or(1.0),
+                initial_variant_weight: v.initial_variant_weight().map(widen).unwrap_or(1.0),
             })
             .collect();
         let data_capture = config
@@ -298,5 +304,15 @@ mod lifecycle {
             },
             endpoint_config_arn: arn,
         }))
+    }
+}
+
+#[cfg(all(test, feature = "provider"))]
+mod tests {
+    #[test]
+    fn weights_read_back_as_written() {
+        assert_eq!(super::lifecycle::widen(0.1), 0.1);
+        assert_eq!(super::lifecycle::widen(1.0), 1.0);
+        assert_eq!(super::lifecycle::widen(0.25), 0.25);
     }
 }
