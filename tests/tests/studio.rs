@@ -1,8 +1,8 @@
 //! The studio provider's resources on the emulator: domain and user profile lifecycles (create,
 //! read, no-op diff, update in place, replace, delete, delete again, drift) and the order AWS
-//! imposes on deletes (a profile's apps first; a domain only once its profiles are gone).
+//! imposes on deletes (a profile's apps and spaces first; a domain only once its profiles are gone).
 
-use aws_sdk_sagemaker::types::{AppType, UserSettings};
+use aws_sdk_sagemaker::types::{AppType, OwnershipSettings, SharingType, SpaceSharingSettings, UserSettings};
 use palisade_proto::prost_types::Struct;
 use palisade_tests::provider::{plain, Live, TestProvider};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
@@ -304,7 +304,7 @@ async fn user_profile_lifecycle_with_update_in_place_replace_drift_and_delete() 
 }
 
 #[tokio::test]
-async fn a_profile_is_deleted_after_its_apps_and_a_domain_with_profiles_is_refused() {
+async fn a_profile_is_deleted_after_its_apps_and_spaces_and_a_domain_with_profiles_is_refused() {
     let (_emulator, provider, sagemaker) = setup("studio-order").await;
     let domain = provider
         .create("Domain", "studio", &domain_declaration(EXEC_ROLE))
@@ -332,6 +332,29 @@ async fn a_profile_is_deleted_after_its_apps_and_a_domain_with_profiles_is_refus
             .await
             .expect("create app");
     }
+    // A private space the profile owns, with an app of its own.
+    sagemaker
+        .create_space()
+        .domain_id(&domain.id)
+        .space_name("carol-lab")
+        .ownership_settings(OwnershipSettings::builder().owner_user_profile_name("carol").build())
+        .space_sharing_settings(
+            SpaceSharingSettings::builder()
+                .sharing_type(SharingType::Private)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create space");
+    sagemaker
+        .create_app()
+        .domain_id(&domain.id)
+        .space_name("carol-lab")
+        .app_type(AppType::JupyterLab)
+        .app_name("default")
+        .send()
+        .await
+        .expect("create space app");
     // AWS's own rule, as the emulator keeps it: a profile with apps cannot be deleted directly.
     let refused = sagemaker
         .delete_user_profile()
@@ -358,6 +381,24 @@ async fn a_profile_is_deleted_after_its_apps_and_a_domain_with_profiles_is_refus
         .expect("list apps");
     assert_eq!(apps.apps().len(), 2, "deleted apps stay listed for a while");
     assert!(apps
+        .apps()
+        .iter()
+        .all(|a| a.status() == Some(&aws_sdk_sagemaker::types::AppStatus::Deleted)));
+    let spaces = sagemaker
+        .list_spaces()
+        .domain_id_equals(&domain.id)
+        .send()
+        .await
+        .expect("list spaces");
+    assert!(spaces.spaces().is_empty(), "the owned space went first: {spaces:?}");
+    let space_apps = sagemaker
+        .list_apps()
+        .domain_id_equals(&domain.id)
+        .space_name_equals("carol-lab")
+        .send()
+        .await
+        .expect("list space apps");
+    assert!(space_apps
         .apps()
         .iter()
         .all(|a| a.status() == Some(&aws_sdk_sagemaker::types::AppStatus::Deleted)));

@@ -1,8 +1,9 @@
 //! UserProfile: a user of a Studio domain, with the role its apps run as and their security groups.
 //!
 //! AWS refuses to delete a profile that still has apps, and deleting apps can take many minutes, so
-//! Delete first deletes the profile's apps and waits for them (within the request's timeout, saying
-//! which apps it still waits for), then deletes the profile and waits until it is gone.
+//! Delete first deletes the profile's apps and the spaces it owns (each space after its own apps),
+//! waiting for each within the request's timeout and saying what it still waits for, then deletes
+//! the profile and waits until it is gone.
 
 use palisade_provider_kit::prelude::*;
 use palisade_provider_kit::tags::validate_tags;
@@ -75,7 +76,7 @@ pub fn parse_profile_id(id: &str) -> Option<(&str, &str)> {
 #[cfg(feature = "provider")]
 pub(crate) mod lifecycle {
     use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
-    use aws_sdk_sagemaker::types::{AppDetails, AppStatus, UserProfileStatus, UserSettings};
+    use aws_sdk_sagemaker::types::{AppDetails, AppStatus, SpaceDetails, SpaceStatus, UserProfileStatus, UserSettings};
     use aws_sdk_sagemaker::Client;
     use palisade_provider_kit::prelude::*;
 
@@ -158,7 +159,8 @@ pub(crate) mod lifecycle {
         async fn delete(&self, ctx: &Context, request: DeleteRequest<UserProfileState>) -> Result<()> {
             let sagemaker = sagemaker::client(ctx).await?;
             let (domain_id, name) = split(&request.id)?;
-            delete_apps(&sagemaker, ctx, domain_id, name).await?;
+            delete_apps(&sagemaker, ctx, domain_id, Owner::Profile(name)).await?;
+            delete_spaces(&sagemaker, ctx, domain_id, name).await?;
             let deleted = sagemaker
                 .delete_user_profile()
                 .domain_id(domain_id)
@@ -247,19 +249,35 @@ pub(crate) mod lifecycle {
         .await
     }
 
-    /// The profile's apps that are not Deleted yet.
-    async fn live_apps(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Vec<AppDetails>> {
+    /// Whose apps: a user profile's or a space's.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Owner<'a> {
+        /// The apps of a user profile.
+        Profile(&'a str),
+        /// The apps of a space.
+        Space(&'a str),
+    }
+
+    impl std::fmt::Display for Owner<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Owner::Profile(name) => write!(f, "user profile {name}"),
+                Owner::Space(name) => write!(f, "space {name}"),
+            }
+        }
+    }
+
+    /// The owner's apps that are not Deleted yet.
+    async fn live_apps(sagemaker: &Client, domain_id: &str, owner: Owner<'_>) -> Result<Vec<AppDetails>> {
         let mut apps = Vec::new();
         let mut next = None;
         loop {
-            let page = sagemaker
-                .list_apps()
-                .domain_id_equals(domain_id)
-                .user_profile_name_equals(name)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| aws_error("ListApps", e))?;
+            let request = sagemaker.list_apps().domain_id_equals(domain_id).set_next_token(next);
+            let request = match owner {
+                Owner::Profile(name) => request.user_profile_name_equals(name),
+                Owner::Space(name) => request.space_name_equals(name),
+            };
+            let page = request.send().await.map_err(|e| aws_error("ListApps", e))?;
             apps.extend(
                 page.apps()
                     .iter()
@@ -288,32 +306,107 @@ pub(crate) mod lifecycle {
         format!("{} left ({})", apps.len(), listed.join(", "))
     }
 
-    /// Deletes the profile's apps (AWS refuses to delete a profile that has any) and waits until
-    /// they are all Deleted, within the request's timeout.
-    pub(crate) async fn delete_apps(sagemaker: &Client, ctx: &Context, domain_id: &str, name: &str) -> Result<()> {
-        for app in live_apps(sagemaker, domain_id, name).await? {
+    /// Deletes the owner's apps (AWS refuses to delete a profile or space that has any) and waits
+    /// until they are all Deleted, within the request's timeout.
+    pub(crate) async fn delete_apps(
+        sagemaker: &Client,
+        ctx: &Context,
+        domain_id: &str,
+        owner: Owner<'_>,
+    ) -> Result<()> {
+        for app in live_apps(sagemaker, domain_id, owner).await? {
             if app.status() == Some(&AppStatus::Deleting) {
                 continue;
             }
-            let deleted = sagemaker
+            let request = sagemaker
                 .delete_app()
                 .domain_id(domain_id)
-                .user_profile_name(name)
                 .set_app_type(app.app_type().cloned())
-                .set_app_name(app.app_name().map(str::to_string))
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteApp", e));
-            deleted.or_gone()?;
+                .set_app_name(app.app_name().map(str::to_string));
+            let request = match owner {
+                Owner::Profile(name) => request.user_profile_name(name),
+                Owner::Space(name) => request.space_name(name),
+            };
+            request.send().await.map_err(|e| aws_error("DeleteApp", e)).or_gone()?;
         }
-        let what = format!("apps of user profile {name} of Studio domain {domain_id} to be deleted");
+        let what = format!("apps of {owner} of Studio domain {domain_id} to be deleted");
         ctx.wait_until(&what, || async {
-            let apps = live_apps(sagemaker, domain_id, name).await?;
+            let apps = live_apps(sagemaker, domain_id, owner).await?;
             Ok(if apps.is_empty() {
                 Progress::Done(())
             } else {
                 Progress::Pending(describe_apps(&apps))
             })
+        })
+        .await
+    }
+
+    /// The spaces of the domain that user profile `profile` owns (AWS refuses to delete a profile
+    /// that still owns spaces).
+    async fn owned_spaces(sagemaker: &Client, domain_id: &str, profile: &str) -> Result<Vec<SpaceDetails>> {
+        let mut spaces = Vec::new();
+        let mut next = None;
+        loop {
+            let page = sagemaker
+                .list_spaces()
+                .domain_id_equals(domain_id)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| aws_error("ListSpaces", e))?;
+            spaces.extend(
+                page.spaces()
+                    .iter()
+                    .filter(|s| {
+                        s.ownership_settings_summary().and_then(|o| o.owner_user_profile_name()) == Some(profile)
+                    })
+                    .cloned(),
+            );
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                return Ok(spaces);
+            }
+        }
+    }
+
+    /// Deletes the spaces the profile owns, each after its apps, and waits until they are gone.
+    pub(crate) async fn delete_spaces(sagemaker: &Client, ctx: &Context, domain_id: &str, profile: &str) -> Result<()> {
+        for space in owned_spaces(sagemaker, domain_id, profile).await? {
+            let name = space.space_name().unwrap_or_default();
+            if space.status() == Some(&SpaceStatus::Deleting) {
+                continue;
+            }
+            delete_apps(sagemaker, ctx, domain_id, Owner::Space(name)).await?;
+            sagemaker
+                .delete_space()
+                .domain_id(domain_id)
+                .space_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteSpace", e))
+                .or_gone()?;
+        }
+        let what = format!("spaces owned by user profile {profile} of Studio domain {domain_id} to be deleted");
+        ctx.wait_until(&what, || async {
+            let spaces = owned_spaces(sagemaker, domain_id, profile).await?;
+            if spaces.is_empty() {
+                return Ok(Progress::Done(()));
+            }
+            let listed: Vec<String> = spaces
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {}",
+                        s.space_name().unwrap_or_default(),
+                        s.status().map(|st| st.as_str()).unwrap_or("unknown")
+                    )
+                })
+                .collect();
+            Ok(Progress::Pending(format!(
+                "{} left ({})",
+                spaces.len(),
+                listed.join(", ")
+            )))
         })
         .await
     }
@@ -364,7 +457,7 @@ mod lifecycle_tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use palisade_provider_kit::ProviderError;
 
-    use super::lifecycle::delete_apps;
+    use super::lifecycle::{delete_apps, Owner};
     use crate::testing::context;
 
     fn app(app_type: AppType, name: &str, status: AppStatus) -> AppDetails {
@@ -391,9 +484,14 @@ mod lifecycle_tests {
             .match_requests(|r| r.app_name() == Some("datascience"))
             .then_output(|| DeleteAppOutput::builder().build());
         let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&listed, &deleted]);
-        let error = delete_apps(&sagemaker, &context(Duration::from_millis(50)), "d-1", "alice")
-            .await
-            .expect_err("apps never go");
+        let error = delete_apps(
+            &sagemaker,
+            &context(Duration::from_millis(50)),
+            "d-1",
+            Owner::Profile("alice"),
+        )
+        .await
+        .expect_err("apps never go");
         assert_eq!(
             deleted.num_calls(),
             1,
@@ -422,9 +520,14 @@ mod lifecycle_tests {
     async fn a_profile_without_apps_needs_no_wait() {
         let listed = mock!(Client::list_apps).then_output(|| ListAppsOutput::builder().build());
         let sagemaker = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&listed]);
-        delete_apps(&sagemaker, &context(Duration::from_millis(50)), "d-1", "alice")
-            .await
-            .expect("nothing to wait for");
+        delete_apps(
+            &sagemaker,
+            &context(Duration::from_millis(50)),
+            "d-1",
+            Owner::Profile("alice"),
+        )
+        .await
+        .expect("nothing to wait for");
         assert_eq!(listed.num_calls(), 2, "listed once to delete, once to confirm");
     }
 }

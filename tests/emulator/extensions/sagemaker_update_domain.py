@@ -3,7 +3,7 @@
 AWS: UpdateDomain changes a domain's default user settings (and a few other settings) in place;
 the domain passes through Updating back to InService. DescribeDomain and DeleteDomain of a domain
 that does not exist answer ResourceNotFound. DeleteDomain refuses a domain that still has user
-profiles (ResourceInUse), takes a RetentionPolicy whose HomeEfsFileSystem is `Delete` or `Retain`
+profiles or spaces (ResourceInUse), takes a RetentionPolicy whose HomeEfsFileSystem is `Delete` or `Retain`
 (default `Retain`), and the domain is Deleting until it is gone.
 
 moto answers ValidationException for unknown domains, has no UpdateDomain, ignores the retention
@@ -68,6 +68,11 @@ def install() -> None:
             raise ResourceInUseException(
                 message=f"Domain {domain_id} has user profiles ({', '.join(sorted(owned))}); delete them first"
             )
+        from extensions.sagemaker_spaces import space_names
+
+        held = space_names(self.current_account, self.region, domain_id)
+        if held:
+            raise ResourceInUseException(message=f"Domain {domain_id} has spaces ({', '.join(held)}); delete them first")
         domain.palisade_home_efs_retention = retention
         domain.status = "Deleting"
         domain.palisade_settle_to = None

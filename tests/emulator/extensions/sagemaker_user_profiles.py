@@ -139,6 +139,11 @@ def install() -> None:
         if apps:
             listed = ", ".join(f"{a.app_type} {a.name} ({a.status})" for a in apps)
             raise ResourceInUseException(message=f"User profile {name} has apps that are not deleted: {listed}")
+        from extensions.sagemaker_spaces import space_names
+
+        owned = space_names(self.current_account, self.region, domain_id, owner=name)
+        if owned:
+            raise ResourceInUseException(message=f"User profile {name} owns spaces ({', '.join(owned)}); delete them first")
         profile.status = "Deleting"
         profile.settle_to = None
         return EmptyResult()
