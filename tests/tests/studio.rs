@@ -166,6 +166,23 @@ async fn domain_lifecycle_with_update_in_place_replace_drift_and_delete() {
 }
 
 #[tokio::test]
+async fn a_domain_create_interrupted_after_the_aws_call_is_adopted_not_duplicated() {
+    let (_emulator, provider, sagemaker) = setup("studio-adopt").await;
+    let declared = domain_declaration(EXEC_ROLE);
+    let first = provider.create("Domain", "studio", &declared).await.expect("create");
+    // The engine lost the answer and asks again: the same domain comes back, no name clash.
+    let second = provider
+        .create("Domain", "studio", &declared)
+        .await
+        .expect("create again");
+    assert_eq!(first.id, second.id);
+    let domains = sagemaker.list_domains().send().await.expect("list domains");
+    assert_eq!(domains.domains().len(), 1);
+    provider.delete(&second).await.expect("delete");
+    provider.stop().await;
+}
+
+#[tokio::test]
 async fn check_names_the_property_and_the_fix() {
     let (_emulator, provider, _sagemaker) = setup("studio-check").await;
     let mut declared = domain_declaration(EXEC_ROLE);

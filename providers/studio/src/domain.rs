@@ -160,6 +160,37 @@ pub(crate) mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for Domain {
+        /// Domains carrying this URN's ownership tag (left by an interrupted create); AWS has no
+        /// idempotency token for CreateDomain, and a retry would clash on the name.
+        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+            let sagemaker = sagemaker::client(ctx).await?;
+            let mut owned = Vec::new();
+            let mut next = None;
+            loop {
+                let page = sagemaker
+                    .list_domains()
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ListDomains", e))?;
+                for domain in page.domains() {
+                    if matches!(domain.status(), Some(DomainStatus::Deleting)) {
+                        continue;
+                    }
+                    let (Some(id), Some(arn)) = (domain.domain_id(), domain.domain_arn()) else {
+                        continue;
+                    };
+                    if sagemaker::has_ownership_tag(&sagemaker, arn, &ctx.urn).await? {
+                        owned.push(id.to_string());
+                    }
+                }
+                next = page.next_token().map(str::to_string);
+                if next.is_none() {
+                    return Ok(owned);
+                }
+            }
+        }
+
         async fn create(&self, ctx: &Context, request: CreateRequest<DomainArgs>) -> Result<Created<DomainState>> {
             let sagemaker = sagemaker::client(ctx).await?;
             let args = request.inputs;

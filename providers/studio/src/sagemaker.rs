@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sagemaker::types::Tag;
 use aws_sdk_sagemaker::Client;
 use palisade_provider_kit::prelude::*;
-use palisade_provider_kit::tags::user_tags;
+use palisade_provider_kit::tags::{user_tags, URN_TAG};
 
 /// The SageMaker client of this provider process.
 pub(crate) async fn client(ctx: &Context) -> Result<Client> {
@@ -42,6 +42,34 @@ pub(crate) async fn read_tags(sagemaker: &Client, arn: &str) -> Result<BTreeMap<
         next = page.next_token().map(str::to_string);
         if next.is_none() {
             return Ok(user_tags(all));
+        }
+    }
+}
+
+/// Whether the resource `arn` carries the ownership tag of `urn`. A resource gone meanwhile does not.
+pub(crate) async fn has_ownership_tag(sagemaker: &Client, arn: &str, urn: &str) -> Result<bool> {
+    let mut next = None;
+    loop {
+        let page = sagemaker
+            .list_tags()
+            .resource_arn(arn)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTags", e));
+        let Some(page) = page.or_gone()? else {
+            return Ok(false);
+        };
+        if page
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(URN_TAG) && t.value() == Some(urn))
+        {
+            return Ok(true);
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            return Ok(false);
         }
     }
 }
