@@ -302,6 +302,13 @@ async fn user_profile_lifecycle_with_update_in_place_replace_drift_and_delete() 
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(repaired.outputs_json()["executionRole"], OTHER_ROLE);
 
+    // Removing the role is refused clearly: AWS cannot unset it, and a silent no-op would drift.
+    let mut without_role = changed.clone();
+    without_role.as_object_mut().expect("object").remove("executionRole");
+    let (news, _) = provider.plan(&repaired, "UserProfile", "alice", &without_role).await;
+    let refused = provider.update(&repaired, news).await.expect_err("cannot unset");
+    assert!(refused.message().contains("executionRole"), "{}", refused.message());
+
     // Replace: another name, or another domain.
     let mut renamed = changed.clone();
     renamed["userProfileName"] = json!("bob");

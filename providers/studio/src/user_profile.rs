@@ -138,6 +138,14 @@ pub(crate) mod lifecycle {
             let sagemaker = sagemaker::client(ctx).await?;
             let (domain_id, name) = split(&request.id)?;
             let (olds, news) = (&request.olds.args, &request.news);
+            if olds.execution_role.is_some() && news.execution_role.is_none() {
+                // UpdateUserProfile only sets settings; leaving the role out keeps the old one.
+                return Err(ProviderError::invalid(
+                    "executionRole",
+                    "AWS cannot remove a user profile's execution role; name a role (the domain's default \
+                     execution role to behave as before it was set), or replace the profile",
+                ));
+            }
             if olds.execution_role != news.execution_role || olds.security_groups != news.security_groups {
                 sagemaker
                     .update_user_profile()
