@@ -276,18 +276,19 @@ pub(crate) mod lifecycle {
                     message,
                 }) if code == "ResourceInUse" => {
                     let profiles = profile_names(&sagemaker, &request.id).await.unwrap_or_default();
-                    let profiles = if profiles.is_empty() {
-                        "none listed".to_string()
+                    let why = if profiles.is_empty() {
+                        "no user profiles are left; shared spaces, or a delete already under way, may hold it"
+                            .to_string()
                     } else {
-                        profiles.join(", ")
+                        format!(
+                            "the domain still has user profiles: {}; delete them, and their apps and spaces, first",
+                            profiles.join(", ")
+                        )
                     };
                     return Err(ProviderError::Aws {
                         operation,
                         code,
-                        message: format!(
-                            "{message} (the domain still has user profiles: {profiles}; delete them, and their \
-                             apps and spaces, first)"
-                        ),
+                        message: format!("{message} ({why})"),
                     });
                 }
                 Err(other) => return Err(other),
