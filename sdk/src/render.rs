@@ -190,12 +190,26 @@ pub fn plan_json(plan: &Plan) -> Json {
             )
         })
         .collect();
-    json!({
+    sorted(json!({
         "stacks": plan.stacks.iter().map(|s| json!({"stack": s.stack, "account": s.account, "accountId": s.account_id, "region": s.region})).collect::<Vec<_>>(),
         "steps": steps,
         "counts": counts,
         "findings": plan.findings,
-    })
+    }))
+}
+
+/// `value` with object keys in sorted order at every depth, whatever serde_json's map keeps, so
+/// that the printed JSON is the same in every build.
+fn sorted(value: Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let entries: std::collections::BTreeMap<String, Json> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Json::Object(entries.into_iter().collect())
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// The dependency graph in Graphviz DOT.

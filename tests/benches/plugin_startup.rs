@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 
 use palisade_tests::plugin_path;
 
-const PACKAGES: &[&str] = &["palisade-network", "palisade-security", "palisade-studio", "palisade-deploy"];
+const PACKAGES: &[&str] = &[
+    "palisade-network",
+    "palisade-security",
+    "palisade-studio",
+    "palisade-deploy",
+];
 const RUNS: usize = 30;
 
 fn rss_kib(pid: u32) -> Option<u64> {

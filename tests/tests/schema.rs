@@ -8,7 +8,12 @@ use palisade_tests::{plugin_path, workspace_root};
 use serde_json::Value as Json;
 
 /// The provider packages built in this workspace.
-const PACKAGES: &[&str] = &["palisade-network", "palisade-security", "palisade-studio", "palisade-deploy"];
+const PACKAGES: &[&str] = &[
+    "palisade-network",
+    "palisade-security",
+    "palisade-studio",
+    "palisade-deploy",
+];
 
 fn metaschema() -> Json {
     let path = std::env::var_os("PALISADE_METASCHEMA")
