@@ -561,6 +561,7 @@ impl Engine {
         let mut finished: HashMap<String, bool> = HashMap::new();
         let mut started: BTreeSet<String> = BTreeSet::new();
         let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
+        let mut replaced: Vec<(String, ResourceState)> = Vec::new();
         let mut running: JoinSet<(usize, Instant, Result<Outcome, String>)> = JoinSet::new();
 
         loop {
@@ -644,6 +645,29 @@ impl Engine {
                             state.remove(&step.urn);
                             outputs.remove(&step.urn);
                         }
+                        Outcome::Replaced {
+                            id,
+                            inputs,
+                            outputs: new_outputs,
+                            old,
+                        } => {
+                            state.pending.push(PendingOperation {
+                                urn: step.urn.clone(),
+                                operation: format!("delete-replaced {}", old.id),
+                            });
+                            state.upsert(ResourceState {
+                                urn: step.urn.clone(),
+                                token: step.token.clone(),
+                                package: step.package.clone(),
+                                id,
+                                inputs: to_wire_json(&inputs),
+                                outputs: to_wire_json(&new_outputs),
+                                dependencies: step.dependencies.clone(),
+                                protect: step.protect,
+                            });
+                            outputs.insert(step.urn.clone(), new_outputs);
+                            replaced.push((step.stack.clone(), old));
+                        }
                         Outcome::Written {
                             id,
                             inputs,
@@ -683,6 +707,31 @@ impl Engine {
                         step.name
                     );
                     report.failed.push((step.urn.clone(), reason));
+                }
+            }
+            self.store.save(state)?;
+        }
+
+        // Replaced resources go last, dependants first, once everything has moved to the replacements.
+        for (stack_name, old) in replaced.into_iter().rev() {
+            let stack = self
+                .stack(&stack_name)
+                .ok_or_else(|| EngineError::Cycle(format!("unknown stack {stack_name}")))?;
+            let client = hosts.client(&stack.account, &old.package).await?;
+            let marker = format!("delete-replaced {}", old.id);
+            let urn = old.urn.clone();
+            let result = Job::delete_replaced(client, old).await;
+            let state = states
+                .get_mut(&stack_name)
+                .ok_or_else(|| EngineError::Cycle(format!("no state for {stack_name}")))?;
+            match result {
+                Ok(()) => {
+                    state.pending.retain(|p| !(p.urn == urn && p.operation == marker));
+                    let _ = writeln!(progress, "{stack_name}  - {urn}  replaced resource deleted");
+                }
+                Err(reason) => {
+                    let _ = writeln!(progress, "{stack_name}  - {urn}  failed: {reason}");
+                    report.failed.push((urn, reason));
                 }
             }
             self.store.save(state)?;
@@ -847,6 +896,48 @@ enum Outcome {
     },
     /// The resource is gone.
     Deleted,
+    /// A replacement exists; the old resource is still to be deleted, after the dependants.
+    Replaced {
+        id: String,
+        inputs: PropertyMap,
+        outputs: PropertyMap,
+        old: ResourceState,
+    },
+}
+
+impl Job {
+    /// Deletes a replaced resource once its dependants no longer use it.
+    async fn delete_replaced(client: ResourceProviderClient<Channel>, old: ResourceState) -> Result<(), String> {
+        let mut job = Job {
+            client,
+            step: Step::placeholder(&old),
+            resolved: None,
+        };
+        job.delete(&old)
+            .await
+            .map_err(|s| format!("deleting the replaced {}: {}", old.id, s.message()))
+    }
+}
+
+impl Step {
+    fn placeholder(old: &ResourceState) -> Step {
+        Step {
+            stack: String::new(),
+            urn: old.urn.clone(),
+            token: old.token.clone(),
+            name: String::new(),
+            package: old.package.clone(),
+            operation: Operation::Delete,
+            declared: None,
+            inputs: PropertyMap::new(),
+            old: Some(old.clone()),
+            diff: BTreeMap::new(),
+            delete_before_replace: false,
+            dependencies: Vec::new(),
+            protect: false,
+            failures: Vec::new(),
+        }
+    }
 }
 
 /// One step, ready to run on its own task.
@@ -905,14 +996,13 @@ impl Job {
                     // A fresh check without the old inputs, so that auto-names are chosen anew.
                     let inputs = self.check(true, old.id.as_str()).await?;
                     let (id, outputs) = self.create(&inputs).await.map_err(message)?;
-                    self.delete(&old).await.map_err(|s| {
-                        format!(
-                            "the replacement {id} was created, but deleting the old {}: {}",
-                            old.id,
-                            s.message()
-                        )
-                    })?;
-                    Ok(Outcome::Written { id, inputs, outputs })
+                    // The old one goes only after everything that uses it has moved to the new one.
+                    Ok(Outcome::Replaced {
+                        id,
+                        inputs,
+                        outputs,
+                        old,
+                    })
                 }
             }
             Operation::Same => Err("nothing to do".into()),

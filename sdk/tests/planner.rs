@@ -237,3 +237,30 @@ async fn cycles_and_dangling_references_are_named() {
         .expect_err("dangling");
     assert!(error.to_string().contains("no selected stack declares"), "{error}");
 }
+
+#[tokio::test]
+async fn a_replaced_resource_is_deleted_only_after_its_dependants_moved_to_the_new_one() {
+    let (hosts, log) = hosts(&["dev"]).await;
+    let store = store("replace-order");
+    let declare = |key: &str| {
+        let mut dev = Stack::new("dev", account("dev", "111111111111"));
+        let mut config = thing("config");
+        config.replace_key = Some(key.into());
+        let config = dev.resource::<Thing>("config", config).expect("config");
+        dev.resource::<Thing>("endpoint", thing(&config.output("id")))
+            .expect("endpoint");
+        Engine::new(vec![dev], store.clone())
+    };
+    let first = declare("1");
+    let plan = first.plan(&hosts, false).await.expect("plan");
+    assert!(first.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    log.clear();
+    let second = declare("2");
+    let plan = second.plan(&hosts, false).await.expect("plan");
+    assert!(second.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    assert_eq!(
+        log.entries(),
+        vec!["create config id-3", "update endpoint", "delete config id-1"]
+    );
+    assert!(second.load_states().expect("state")["dev"].pending.is_empty());
+}
