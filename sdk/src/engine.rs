@@ -666,7 +666,7 @@ impl Engine {
                                 protect: step.protect,
                             });
                             outputs.insert(step.urn.clone(), new_outputs);
-                            replaced.push((step.stack.clone(), old));
+                            replaced.push((step.stack.clone(), *old));
                         }
                         Outcome::Written {
                             id,
@@ -901,7 +901,7 @@ enum Outcome {
         id: String,
         inputs: PropertyMap,
         outputs: PropertyMap,
-        old: ResourceState,
+        old: Box<ResourceState>,
     },
 }
 
@@ -1001,7 +1001,7 @@ impl Job {
                         id,
                         inputs,
                         outputs,
-                        old,
+                        old: Box::new(old),
                     })
                 }
             }

@@ -111,3 +111,15 @@ pub(crate) fn listing(items: Vec<String>) -> String {
         items.join(", ")
     }
 }
+
+/// The first failure among a batch call's unsuccessful items, as a [`ProviderError::Aws`].
+pub(crate) fn unsuccessful(operation: &'static str, items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Result<()> {
+    match items.iter().find_map(|u| u.error()) {
+        Some(error) => Err(ProviderError::Aws {
+            operation,
+            code: error.code().unwrap_or("Unknown").to_string(),
+            message: error.message().unwrap_or_default().to_string(),
+        }),
+        None => Ok(()),
+    }
+}

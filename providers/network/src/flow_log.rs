@@ -115,13 +115,7 @@ mod lifecycle {
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateFlowLogs", e))?;
-                if let Some(error) = created.unsuccessful().iter().find_map(|u| u.error()) {
-                    return Err(ProviderError::Aws {
-                        operation: "CreateFlowLogs",
-                        code: error.code().unwrap_or("Unknown").to_string(),
-                        message: error.message().unwrap_or_default().to_string(),
-                    });
-                }
+                ec2::unsuccessful("CreateFlowLogs", created.unsuccessful())?;
                 created.flow_log_ids().first().cloned().unwrap_or_default()
             };
             let outputs = read(&ec2, &id).await?.ok_or(ProviderError::NotFound {
@@ -161,16 +155,7 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DeleteFlowLogs", e));
             if let Some(output) = deleted.or_gone()? {
-                if let Some(error) = output.unsuccessful().iter().find_map(|u| u.error()) {
-                    let code = error.code().unwrap_or("Unknown").to_string();
-                    if AwsErrorKind::of(&code) != AwsErrorKind::NotFound {
-                        return Err(ProviderError::Aws {
-                            operation: "DeleteFlowLogs",
-                            code,
-                            message: error.message().unwrap_or_default().to_string(),
-                        });
-                    }
-                }
+                ec2::unsuccessful("DeleteFlowLogs", output.unsuccessful()).or_gone()?;
             }
             Ok(())
         }

@@ -272,16 +272,7 @@ mod lifecycle {
                 .await
                 .map_err(|e| aws_error("DeleteVpcEndpoints", e));
             if let Some(output) = output.or_gone()? {
-                if let Some(failure) = output.unsuccessful().iter().find_map(|u| u.error()) {
-                    let code = failure.code().unwrap_or("Unknown").to_string();
-                    if AwsErrorKind::of(&code) != AwsErrorKind::NotFound {
-                        return Err(ProviderError::Aws {
-                            operation: "DeleteVpcEndpoints",
-                            code,
-                            message: failure.message().unwrap_or_default().to_string(),
-                        });
-                    }
-                }
+                ec2::unsuccessful("DeleteVpcEndpoints", output.unsuccessful()).or_gone()?;
             }
             ctx.wait_until(&format!("VPC endpoint {} to be deleted", request.id), || async {
                 let state = describe(&ec2, &request.id)
