@@ -13,7 +13,8 @@ use std::time::Instant;
 use palisade_proto::pulumirpc as rpc;
 use palisade_proto::ResourceProviderClient;
 use palisade_provider_kit::resource::CheckFailure;
-use palisade_provider_kit::value::{decode_optional, encode_struct, map_from_json, PropertyMap};
+use palisade_provider_kit::value::{decode_optional, encode_struct, map_from_json, map_to_json, PropertyMap};
+use serde_json::Value as Json;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -119,6 +120,42 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.operation != Operation::Same)
     }
+
+    /// Splits the plan for a staged rollout: the steps to apply now, and the URNs held back, which are
+    /// the steps `hold` selects and every step that depends on one of them, directly or not. Deletes
+    /// are held only when selected. Findings stay with the part applied now, since the guardrails
+    /// judged the whole plan.
+    pub fn hold(&self, hold: impl Fn(&Step) -> bool) -> (Plan, Vec<String>) {
+        let mut held: BTreeSet<&str> = self
+            .steps
+            .iter()
+            .filter(|s| hold(s))
+            .map(|s| s.urn.as_str())
+            .collect();
+        // Steps come in dependency order, but a later pass catches any that do not.
+        loop {
+            let before = held.len();
+            for step in self.steps.iter().filter(|s| s.operation != Operation::Delete) {
+                if step.dependencies.iter().any(|d| held.contains(d.as_str())) {
+                    held.insert(&step.urn);
+                }
+            }
+            if held.len() == before {
+                break;
+            }
+        }
+        let now = Plan {
+            stacks: self.stacks.clone(),
+            steps: self
+                .steps
+                .iter()
+                .filter(|s| !held.contains(s.urn.as_str()))
+                .cloned()
+                .collect(),
+            findings: self.findings.clone(),
+        };
+        (now, held.into_iter().map(str::to_string).collect())
+    }
 }
 
 /// Why the engine could not plan or apply.
@@ -153,6 +190,13 @@ pub enum EngineError {
         /// The missing one.
         to: String,
     },
+}
+
+impl EngineError {
+    /// Whether a provider answered that what was asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, EngineError::Provider { status, .. } if status.code() == tonic::Code::NotFound)
+    }
 }
 
 /// Provider processes: one per provider package per account, started and configured on first use.
@@ -210,6 +254,34 @@ impl Hosts {
         let client = plugin.client();
         plugins.insert(key, plugin);
         Ok(client)
+    }
+
+    /// Calls function `token` (`palisade-deploy:index:getLatestApprovedModelPackage`) of its provider
+    /// in `account` with `args`, and returns its result. A refusal of the arguments is an error naming
+    /// each property at fault.
+    pub async fn invoke(&self, account: &Account, token: &str, args: &Json) -> Result<Json, EngineError> {
+        let package = token.split(':').next().unwrap_or_default();
+        let mut client = self.client(account, package).await?;
+        let failure = |status| EngineError::Provider {
+            call: "Invoke",
+            subject: format!("{token} in account {}", account.name),
+            status,
+        };
+        let response = client
+            .invoke(rpc::InvokeRequest {
+                tok: token.to_string(),
+                args: Some(encode_struct(&map_from_json(args))),
+                preview: false,
+            })
+            .await
+            .map_err(failure)?
+            .into_inner();
+        if !response.failures.is_empty() {
+            let reasons: Vec<String> = failures_of(response.failures).iter().map(ToString::to_string).collect();
+            return Err(failure(tonic::Status::invalid_argument(reasons.join("; "))));
+        }
+        let result = decode_optional(response.r#return.as_ref());
+        Ok(map_to_json(&result).unwrap_or_default())
     }
 
     /// Stops every provider process.

@@ -16,7 +16,10 @@ pub mod state;
 
 pub use account::{Access, Account};
 pub use engine::{Engine, Hosts, Operation, Plan};
+pub use palisade_deploy as deploy;
 pub use palisade_network as network;
 pub use palisade_provider_kit as kit;
+pub use palisade_security as security;
+pub use palisade_studio as studio;
 pub use stack::{Options, Resource, Stack};
 pub use state::StateStore;

@@ -1,6 +1,6 @@
 //! Palisade's model-deployment resources: the model registry (package groups shared across accounts,
 //! packages with an approval status), models, endpoint configurations and endpoints, and the
-//! `getLatestApprovedModelPackage` function that promotion uses.
+//! functions promotion uses: `getLatestApprovedModelPackage` and `invokeEndpoint` (the smoke test).
 //!
 //! Without feature `provider` this crate offers only the typed declarations (what the SDK and user
 //! programs use); with it, the AWS calls behind each resource and the
@@ -8,6 +8,7 @@
 
 pub mod endpoint;
 pub mod endpoint_config;
+pub mod invoke_endpoint;
 pub mod latest_approved;
 pub mod model;
 pub mod model_package;
@@ -19,6 +20,7 @@ mod sagemaker;
 
 pub use endpoint::{Endpoint, EndpointArgs, EndpointState};
 pub use endpoint_config::{DataCapture, EndpointConfig, EndpointConfigArgs, EndpointConfigState, ProductionVariant};
+pub use invoke_endpoint::{InvokeEndpoint, InvokeEndpointArgs, InvokeEndpointResult};
 pub use latest_approved::{GetLatestApprovedModelPackage, LatestApprovedArgs, LatestApprovedResult};
 pub use model::{Model, ModelArgs, ModelState};
 pub use model_package::{ModelPackage, ModelPackageArgs, ModelPackageState};
@@ -42,4 +44,5 @@ pub fn provider() -> palisade_provider_kit::provider::Provider {
     .resource::<EndpointConfig>()
     .resource::<Endpoint>()
     .function::<GetLatestApprovedModelPackage>()
+    .function::<InvokeEndpoint>()
 }

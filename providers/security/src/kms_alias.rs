@@ -67,6 +67,7 @@ fn alias_name(value: &Json) -> Result<(), String> {
 }
 
 /// Whether a declared key reference (id or ARN) names the key with id `key_id`.
+#[cfg_attr(not(feature = "provider"), allow(dead_code))]
 pub(crate) fn names_key(reference: &str, key_id: &str) -> bool {
     reference == key_id || reference.ends_with(&format!(":key/{key_id}"))
 }

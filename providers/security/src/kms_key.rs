@@ -173,6 +173,7 @@ fn deletion_window(value: &Json) -> Result<(), String> {
 }
 
 /// A key policy: the given document, or KMS's default for `account_id`.
+#[cfg_attr(not(feature = "provider"), allow(dead_code))]
 pub(crate) fn key_policy_or_default(policy: Option<&Json>, account_id: &str) -> Json {
     policy
         .cloned()
