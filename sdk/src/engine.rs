@@ -553,6 +553,25 @@ impl Engine {
                                 "this change replaces a protected resource; remove `protect` first or undo the change",
                             ));
                         }
+                        // The replacement is checked afresh, as apply will: a new generation gets
+                        // new auto-names, which dependants must see to plan their own changes.
+                        let fresh = client
+                            .check(rpc::CheckRequest {
+                                urn: declared.urn.clone(),
+                                olds: Some(encode_struct(&PropertyMap::new())),
+                                news: Some(encode_struct(&resolved)),
+                                random_seed: seed(&declared.urn, &old.id),
+                                name: declared.name.clone(),
+                                r#type: declared.token.clone(),
+                                ..Default::default()
+                            })
+                            .await
+                            .map_err(|status| provider_error("Check", status))?
+                            .into_inner();
+                        step.failures.extend(failures_of(fresh.failures));
+                        if step.failures.is_empty() {
+                            step.inputs = decode_optional(fresh.inputs.as_ref());
+                        }
                         preview_create(&mut client, &step).await?
                     } else {
                         let mut outputs = old.output_map();
