@@ -264,3 +264,37 @@ async fn a_replaced_resource_is_deleted_only_after_its_dependants_moved_to_the_n
     );
     assert!(second.load_states().expect("state")["dev"].pending.is_empty());
 }
+
+#[tokio::test]
+async fn holding_a_step_holds_everything_that_needs_it() {
+    let (hosts, _log) = hosts(&["dev", "prod"]).await;
+    let mut dev = Stack::new("dev", account("dev", "111111111111"));
+    let mut prod = Stack::new("prod", account("prod", "333333333333"));
+    let network = prod.resource::<Thing>("network", thing("vpc")).expect("network");
+    let model = prod
+        .resource::<Thing>("model", thing(&network.output("id")))
+        .expect("model");
+    prod.resource::<Thing>("endpoint", thing(&model.output("id")))
+        .expect("endpoint");
+    dev.resource::<Thing>("grant", thing(&network.output("id")))
+        .expect("grant");
+    let engine = Engine::new(vec![dev, prod], store("hold"));
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+
+    let (now, held) = plan.hold(|step| step.name == "model");
+    let now: Vec<&str> = now.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(now, vec!["network", "grant"]);
+    let held: Vec<&str> = held.iter().map(|u| u.rsplit("::").next().unwrap_or_default()).collect();
+    assert_eq!(held, vec!["endpoint", "model"]);
+
+    // Applying the part not held leaves the held resources for later, and they apply then.
+    let (first, held) = plan.hold(|step| step.name == "model");
+    assert!(engine.apply(&first, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    let rest = palisade::Plan {
+        steps: plan.steps.iter().filter(|s| held.contains(&s.urn)).cloned().collect(),
+        ..plan.clone()
+    };
+    assert!(engine.apply(&rest, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    let again = engine.plan(&hosts, false).await.expect("plan");
+    assert!(!again.has_changes());
+}

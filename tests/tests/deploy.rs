@@ -752,6 +752,52 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn invoke_endpoint_answers_only_from_an_endpoint_in_service() {
+    let (_emulator, provider, _sagemaker) = setup().await;
+    // No such endpoint: an error naming it (the emulator itself would answer any name).
+    let error = provider
+        .invoke("invokeEndpoint", &json!({"endpointName": "nowhere", "body": "{}"}))
+        .await
+        .expect_err("no endpoint");
+    assert!(error.contains("nowhere") && error.contains("not found"), "{error}");
+    let error = provider
+        .invoke("invokeEndpoint", &json!({"endpointName": "-bad", "body": "{}"}))
+        .await
+        .expect_err("bad name");
+    assert!(error.contains("endpointName"), "{error}");
+
+    let model = provider
+        .create(
+            "Model",
+            "scorer",
+            &model_from_image("s3://dev-models/scorer/model.tar.gz"),
+        )
+        .await
+        .expect("model");
+    let config = provider
+        .create("EndpointConfig", "scorer", &endpoint_config(&model.id, 1))
+        .await
+        .expect("config");
+    provider
+        .create(
+            "Endpoint",
+            "scorer",
+            &json!({"endpointName": "scorer-smoke", "endpointConfigName": config.id}),
+        )
+        .await
+        .expect("endpoint");
+    let answer = provider
+        .invoke(
+            "invokeEndpoint",
+            &json!({"endpointName": "scorer-smoke", "body": "{\"instances\": [[1, 2]]}"}),
+        )
+        .await
+        .expect("invoke");
+    assert_eq!(answer["endpointStatus"], "InService");
+    assert!(!answer["body"].as_str().unwrap_or_default().is_empty(), "{answer}");
+}
+
+#[tokio::test]
 async fn an_endpoint_left_by_an_interrupted_create_is_adopted() {
     let (_emulator, provider, sagemaker) = setup().await;
     let model = provider

@@ -43,7 +43,9 @@ impl Aws {
                 .await;
             config = base().credentials_provider(role).load().await;
         }
-        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
         Self {
             ec2: aws_sdk_ec2::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
@@ -59,8 +61,17 @@ impl Aws {
             .name("tag-key")
             .values("palisade:urn")
             .build();
-        let vpcs = self.ec2.describe_vpcs().filters(tagged).send().await.expect("DescribeVpcs");
-        vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect()
+        let vpcs = self
+            .ec2
+            .describe_vpcs()
+            .filters(tagged)
+            .send()
+            .await
+            .expect("DescribeVpcs");
+        vpcs.vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_string))
+            .collect()
     }
 
     async fn vpc_endpoint_id(&self, service: &str) -> String {
@@ -212,7 +223,13 @@ fn changes(plan: &Plan) -> Vec<(String, String, Operation)> {
     plan.steps
         .iter()
         .filter(|s| s.operation != Operation::Same)
-        .map(|s| (s.stack.clone(), s.token.rsplit(':').next().unwrap_or_default().to_string(), s.operation))
+        .map(|s| {
+            (
+                s.stack.clone(),
+                s.token.rsplit(':').next().unwrap_or_default().to_string(),
+                s.operation,
+            )
+        })
         .collect()
 }
 
@@ -236,7 +253,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     assert!(output.contains("Previewing 3 stack(s): dev, staging, prod"), "{output}");
     let smoke = output.find("== Smoke test").expect("smoke test ran");
     let promotion = output.find("== Promotion to prod").expect("promotion ran");
-    assert!(smoke < promotion, "prod was promoted before staging's smoke test:\n{output}");
+    assert!(
+        smoke < promotion,
+        "prod was promoted before staging's smoke test:\n{output}"
+    );
 
     let dev = Aws::of(&emulator, DEFAULT_ACCOUNT).await;
     let staging = Aws::of(&emulator, STAGING).await;
@@ -273,8 +293,14 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .send()
             .await
             .expect("DescribeInternetGateways");
-        assert!(gateways.internet_gateways().is_empty(), "{name} has an internet gateway");
-        let in_vpc = aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpcs[0]).build();
+        assert!(
+            gateways.internet_gateways().is_empty(),
+            "{name} has an internet gateway"
+        );
+        let in_vpc = aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(&vpcs[0])
+            .build();
         let tables = account
             .ec2
             .describe_route_tables()
@@ -284,7 +310,11 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .expect("DescribeRouteTables");
         for table in tables.route_tables() {
             for route in table.routes() {
-                assert_ne!(route.destination_cidr_block(), Some("0.0.0.0/0"), "{name}: a default route");
+                assert_ne!(
+                    route.destination_cidr_block(),
+                    Some("0.0.0.0/0"),
+                    "{name}: a default route"
+                );
             }
         }
         // No security group admits the whole internet.
@@ -298,10 +328,20 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         for group in groups.security_groups() {
             for permission in group.ip_permissions() {
                 for range in permission.ip_ranges() {
-                    assert_ne!(range.cidr_ip(), Some("0.0.0.0/0"), "{name}: {:?} is open", group.group_id());
+                    assert_ne!(
+                        range.cidr_ip(),
+                        Some("0.0.0.0/0"),
+                        "{name}: {:?} is open",
+                        group.group_id()
+                    );
                 }
                 for range in permission.ipv6_ranges() {
-                    assert_ne!(range.cidr_ipv6(), Some("::/0"), "{name}: {:?} is open", group.group_id());
+                    assert_ne!(
+                        range.cidr_ipv6(),
+                        Some("::/0"),
+                        "{name}: {:?} is open",
+                        group.group_id()
+                    );
                 }
             }
         }
@@ -338,7 +378,9 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .server_side_encryption_configuration()
             .expect("encryption configured")
             .rules()[0];
-        let default = rule.apply_server_side_encryption_by_default().expect("default encryption");
+        let default = rule
+            .apply_server_side_encryption_by_default()
+            .expect("default encryption");
         assert_eq!(default.sse_algorithm().as_str(), "aws:kms", "{bucket}");
         assert_eq!(default.kms_master_key_id(), Some(s3_key.as_str()), "{bucket}");
         let policy = dev.bucket_policy(bucket).await;
@@ -376,7 +418,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         .expect("GetModelPackageGroupPolicy");
     let group_policy: Json = serde_json::from_str(group_policy.resource_policy().unwrap_or_default()).expect("JSON");
     let mut readers = execution_roles.clone();
-    readers.extend([role_arn(STAGING, "mlops-deployment"), role_arn(PROD, "mlops-deployment")]);
+    readers.extend([
+        role_arn(STAGING, "mlops-deployment"),
+        role_arn(PROD, "mlops-deployment"),
+    ]);
     assert_eq!(granted(&group_policy), readers, "{group_policy}");
 
     // The targets: the released model in the VPC and isolated; encrypted endpoint configs; the
@@ -423,10 +468,14 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .send()
             .await
             .expect("GetRole");
-        let trust = deployment.role().and_then(|r| r.assume_role_policy_document()).unwrap_or_default();
+        let trust = deployment
+            .role()
+            .and_then(|r| r.assume_role_policy_document())
+            .unwrap_or_default();
         let trust = policy_json(trust);
         assert!(
-            strings(&statements(&trust)[0]["Principal"]["AWS"]).contains(&format!("arn:aws:iam::{DEFAULT_ACCOUNT}:root")),
+            strings(&statements(&trust)[0]["Principal"]["AWS"])
+                .contains(&format!("arn:aws:iam::{DEFAULT_ACCOUNT}:root")),
             "{trust}"
         );
         let deploy = account
@@ -443,7 +492,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .filter(|s| s["Effect"] == "Allow" && strings(&s["Action"]).contains("iam:PassRole"))
             .map(|s| strings(&s["Resource"]))
             .collect();
-        assert_eq!(passes, vec![BTreeSet::from([role_arn(account_id, "mlops-model-execution")])]);
+        assert_eq!(
+            passes,
+            vec![BTreeSet::from([role_arn(account_id, "mlops-model-execution")])]
+        );
     }
 
     // A second run changes nothing.
@@ -458,7 +510,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     assert!(!planned.is_empty());
     assert!(planned.iter().all(|(stack, _, _)| stack == "prod"), "{planned:?}");
     assert_eq!(
-        planned.iter().map(|(_, kind, op)| (kind.as_str(), *op)).collect::<Vec<_>>(),
+        planned
+            .iter()
+            .map(|(_, kind, op)| (kind.as_str(), *op))
+            .collect::<Vec<_>>(),
         vec![("EndpointConfig", Operation::Replace), ("Endpoint", Operation::Update)],
     );
     let (outcome, output) = run.deploy(&bigger).await;
@@ -470,7 +525,12 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         .send()
         .await
         .expect("DescribeEndpoint");
-    let configs = prod.sagemaker.list_endpoint_configs().send().await.expect("ListEndpointConfigs");
+    let configs = prod
+        .sagemaker
+        .list_endpoint_configs()
+        .send()
+        .await
+        .expect("ListEndpointConfigs");
     assert_eq!(configs.endpoint_configs().len(), 1, "the replaced config is deleted");
     let config = prod
         .sagemaker
@@ -489,7 +549,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     let staging_only = BTreeSet::from([role_arn(STAGING, "mlops-model-execution")]);
     let models_policy = dev.bucket_policy("mlops-models-123456789012").await;
     assert_eq!(granted(&models_policy), staging_only, "{models_policy}");
-    assert!(!vpce_deny(&models_policy).expect("deny").iter().any(|e| e.contains("prod")));
+    assert!(!vpce_deny(&models_policy)
+        .expect("deny")
+        .iter()
+        .any(|e| e.contains("prod")));
     assert_eq!(granted(&dev.key_policy(&s3_key).await), staging_only);
 
     // Destroy everything, prod included.
@@ -511,13 +574,33 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         };
         let ec2 = &account.ec2;
         let mut left = Vec::new();
-        let subnets = ec2.describe_subnets().filters(ours()).send().await.expect("DescribeSubnets");
+        let subnets = ec2
+            .describe_subnets()
+            .filters(ours())
+            .send()
+            .await
+            .expect("DescribeSubnets");
         left.extend(subnets.subnets().iter().filter_map(|x| x.subnet_id()));
-        let groups = ec2.describe_security_groups().filters(ours()).send().await.expect("DescribeSecurityGroups");
+        let groups = ec2
+            .describe_security_groups()
+            .filters(ours())
+            .send()
+            .await
+            .expect("DescribeSecurityGroups");
         left.extend(groups.security_groups().iter().filter_map(|x| x.group_id()));
-        let tables = ec2.describe_route_tables().filters(ours()).send().await.expect("DescribeRouteTables");
+        let tables = ec2
+            .describe_route_tables()
+            .filters(ours())
+            .send()
+            .await
+            .expect("DescribeRouteTables");
         left.extend(tables.route_tables().iter().filter_map(|x| x.route_table_id()));
-        let endpoints = ec2.describe_vpc_endpoints().filters(ours()).send().await.expect("DescribeVpcEndpoints");
+        let endpoints = ec2
+            .describe_vpc_endpoints()
+            .filters(ours())
+            .send()
+            .await
+            .expect("DescribeVpcEndpoints");
         left.extend(
             endpoints
                 .vpc_endpoints()
@@ -537,7 +620,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         assert!(ours.is_empty(), "{name}: roles left: {ours:?}");
         let buckets = account.s3.list_buckets().send().await.expect("ListBuckets");
         assert!(
-            buckets.buckets().iter().all(|b| !b.name().unwrap_or_default().starts_with("mlops-")),
+            buckets
+                .buckets()
+                .iter()
+                .all(|b| !b.name().unwrap_or_default().starts_with("mlops-")),
             "{name}: a bucket is left"
         );
         let keys = account.kms.list_keys().send().await.expect("ListKeys");
@@ -552,7 +638,14 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             let state = described.key_metadata().and_then(|m| m.key_state()).cloned();
             assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion), "{name}");
         }
-        assert!(account.sagemaker.list_models().send().await.expect("ListModels").models().is_empty());
+        assert!(account
+            .sagemaker
+            .list_models()
+            .send()
+            .await
+            .expect("ListModels")
+            .models()
+            .is_empty());
         assert!(account
             .sagemaker
             .list_endpoints()

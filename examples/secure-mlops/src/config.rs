@@ -402,6 +402,9 @@ mod tests {
     fn the_example_file_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("environment.example.json");
         let config = Config::from_file(&path).expect("example parses");
-        assert_eq!(config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["staging", "prod"]);
+        assert_eq!(
+            config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["staging", "prod"]
+        );
     }
 }

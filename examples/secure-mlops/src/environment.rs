@@ -10,15 +10,17 @@ use palisade::deploy::{
     DataCapture, Endpoint, EndpointArgs, EndpointConfig, EndpointConfigArgs, Model, ModelArgs, ModelPackage,
     ModelPackageArgs, ModelPackageGroup, ModelPackageGroupArgs, ProductionVariant,
 };
-use palisade::network::{
-    InternetGateway, InternetGatewayArgs, NatGateway, NatGatewayArgs, Route, RouteTable, RouteTableArgs,
-    SecurityGroup, SecurityGroupArgs, SecurityGroupRule, Subnet, SubnetArgs, Vpc, VpcArgs, VpcEndpoint,
-    VpcEndpointArgs,
-};
 use palisade::kit::ResourceType;
+use palisade::network::{
+    InternetGateway, InternetGatewayArgs, NatGateway, NatGatewayArgs, Route, RouteTable, RouteTableArgs, SecurityGroup,
+    SecurityGroupArgs, SecurityGroupRule, Subnet, SubnetArgs, Vpc, VpcArgs, VpcEndpoint, VpcEndpointArgs,
+};
 use palisade::reference::marker;
 use palisade::security::policy_document::{Effect, PolicyDocument, Principal, Statement};
-use palisade::security::{Bucket, BucketArgs, BucketPolicy, BucketPolicyArgs, KmsKey, KmsKeyArgs, KmsKeyPolicy, KmsKeyPolicyArgs, Role, RoleArgs};
+use palisade::security::{
+    Bucket, BucketArgs, BucketPolicy, BucketPolicyArgs, KmsKey, KmsKeyArgs, KmsKeyPolicy, KmsKeyPolicyArgs, Role,
+    RoleArgs,
+};
 use palisade::stack::DeclareError;
 use palisade::studio::{DefaultUserSettings, Domain, DomainArgs, UserProfile, UserProfileArgs};
 use palisade::{Resource, Stack};
@@ -102,8 +104,20 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     // Keys: EBS volumes, Studio's EFS home directories, and S3 objects. The S3 key's policy names
     // the targets, so it is a resource of its own, declared once the targets are.
     let dev_kms_endpoints: Vec<String> = dev_network.kms_endpoint_id().into_iter().collect();
-    let ebs_key = private_key(&mut dev, "ebs", "EBS volumes of Studio apps and jobs", &dev_id, &dev_kms_endpoints)?;
-    let studio_key = private_key(&mut dev, "studio", "Studio home directories (EFS)", &dev_id, &dev_kms_endpoints)?;
+    let ebs_key = private_key(
+        &mut dev,
+        "ebs",
+        "EBS volumes of Studio apps and jobs",
+        &dev_id,
+        &dev_kms_endpoints,
+    )?;
+    let studio_key = private_key(
+        &mut dev,
+        "studio",
+        "Studio home directories (EFS)",
+        &dev_id,
+        &dev_kms_endpoints,
+    )?;
     let s3_key = dev.resource::<KmsKey>("s3", KmsKeyArgs::new("Data and model artifacts in S3"))?;
 
     let mut data = BucketArgs::new(s3_key.output("arn"));
@@ -115,20 +129,23 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     let data_arn = data.output("arn");
     let models_arn = models.output("arn");
 
-    let dev_s3_endpoint = s3_gateway_endpoint(
-        &mut dev,
-        config,
-        &dev_network,
-        &[data_arn.clone(), models_arn.clone()],
-    )?;
+    let dev_s3_endpoint = s3_gateway_endpoint(&mut dev, config, &dev_network, &[data_arn.clone(), models_arn.clone()])?;
 
     // Roles of the dev account.
     let execution = dev.resource::<Role>(
         "sagemaker-execution",
-        execution_role(config, &[&data_arn, &models_arn], &s3_key.output("arn"), &ebs_key.output("arn")),
+        execution_role(
+            config,
+            &[&data_arn, &models_arn],
+            &s3_key.output("arn"),
+            &ebs_key.output("arn"),
+        ),
     )?;
     dev.resource::<Role>("team-admin", team_admin_role(config, &dev_id))?;
-    dev.resource::<Role>("data-scientist", data_scientist_role(config, &dev_id, &execution.output("arn")))?;
+    dev.resource::<Role>(
+        "data-scientist",
+        data_scientist_role(config, &dev_id, &execution.output("arn")),
+    )?;
 
     // Studio, in VpcOnly mode with the storage key.
     let domain = dev.resource::<Domain>(
@@ -190,7 +207,10 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     let mut kms_endpoints = dev_kms_endpoints.clone();
     kms_endpoints.extend(grants.iter().filter_map(|g| g.kms_endpoint.clone()));
 
-    let mut statements = vec![allow_account_to_manage_key(&dev_id), deny_key_use_outside(&kms_endpoints)];
+    let mut statements = vec![
+        allow_account_to_manage_key(&dev_id),
+        deny_key_use_outside(&kms_endpoints),
+    ];
     if !target_roles.is_empty() {
         statements.push(Statement::allow_cross_account_decrypt(target_roles.clone()));
     }
@@ -208,7 +228,10 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     let cross_account_read = if target_roles.is_empty() {
         Vec::new()
     } else {
-        vec![Statement::allow_cross_account_read(target_roles, &models.output("bucket"))]
+        vec![Statement::allow_cross_account_read(
+            target_roles,
+            &models.output("bucket"),
+        )]
     };
     dev.resource::<BucketPolicy>("models", bucket_policy(&models, &s3_endpoints, cross_account_read))?;
 
@@ -287,7 +310,8 @@ fn declare_target(
 
     // The model execution role SageMaker assumes: reads the release from dev, writes logs, pulls
     // the image, and attaches to the VPC.
-    let mut execution = RoleArgs::new(PolicyDocument::new([Statement::trust_service("sagemaker.amazonaws.com")]).to_json());
+    let mut execution =
+        RoleArgs::new(PolicyDocument::new([Statement::trust_service("sagemaker.amazonaws.com")]).to_json());
     execution.role_name = Some(role_name(config, "model-execution"));
     execution.description = Some("Assumed by SageMaker to serve the released model".into());
     execution.inline_policies.insert(
@@ -304,9 +328,10 @@ fn declare_target(
         ])
         .to_json(),
     );
-    execution
-        .inline_policies
-        .insert("serve-in-vpc".into(), serving_policy(&storage_key.output("arn"), &capture.output("arn")));
+    execution.inline_policies.insert(
+        "serve-in-vpc".into(),
+        serving_policy(&storage_key.output("arn"), &capture.output("arn")),
+    );
     let execution = stack.resource::<Role>("model-execution", execution)?;
 
     // The deployment role dev's pipelines assume to release models here.
@@ -648,17 +673,20 @@ fn execution_role(config: &Config, buckets: &[&str], s3_key: &str, ebs_key: &str
             .with_resources(objects),
         Statement::new(Effect::Allow)
             .with_sid("UseEnvironmentKeys")
-            .with_actions(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"])
+            .with_actions([
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:DescribeKey",
+                "kms:CreateGrant",
+            ])
             .with_resources([s3_key.to_string(), ebs_key.to_string()]),
     ]);
     role.inline_policies.insert("environment-data".into(), data.to_json());
-    let sagemaker = PolicyDocument::new([allow(
-        "UseSageMakerInTheVpc",
-        &["sagemaker:*"],
-        &["*"],
-    )])
-    .with(Statement::deny_sagemaker_without_vpc());
-    role.inline_policies.insert("sagemaker-in-vpc".into(), sagemaker.to_json());
+    let sagemaker = PolicyDocument::new([allow("UseSageMakerInTheVpc", &["sagemaker:*"], &["*"])])
+        .with(Statement::deny_sagemaker_without_vpc());
+    role.inline_policies
+        .insert("sagemaker-in-vpc".into(), sagemaker.to_json());
     role
 }
 
@@ -689,7 +717,11 @@ fn data_scientist_role(config: &Config, account_id: &str, execution_role: &str) 
     let work = PolicyDocument::new([
         allow(
             "OpenStudio",
-            &["sagemaker:CreatePresignedDomainUrl", "sagemaker:Describe*", "sagemaker:List*"],
+            &[
+                "sagemaker:CreatePresignedDomainUrl",
+                "sagemaker:Describe*",
+                "sagemaker:List*",
+            ],
             &["*"],
         ),
         allow("PassOnlyTheExecutionRole", &["iam:PassRole"], &[execution_role]),
@@ -718,17 +750,32 @@ fn serving_policy(storage_key: &str, capture_bucket: &str) -> Json {
         ),
         allow(
             "PullInferenceImages",
-            &["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            &[
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
             &["*"],
         ),
         allow(
             "WriteLogs",
-            &["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"],
+            &[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "cloudwatch:PutMetricData",
+            ],
             &["*"],
         ),
         allow(
             "UseStorageKey",
-            &["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
+            &[
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+            ],
             &[storage_key],
         ),
         allow("CaptureRequests", &["s3:PutObject"], &[&format!("{capture_bucket}/*")]),
@@ -769,8 +816,14 @@ fn deployment_policy(execution_role: &str) -> Json {
 /// The model package group's resource policy: the targets' roles may read the group and its
 /// packages (to create models from them), nothing more.
 fn model_group_policy(config: &Config, account_id: &str, group: &str, readers: Vec<String>) -> Json {
-    let group_arn = format!("arn:aws:sagemaker:{}:{account_id}:model-package-group/{group}", config.region);
-    let packages_arn = format!("arn:aws:sagemaker:{}:{account_id}:model-package/{group}/*", config.region);
+    let group_arn = format!(
+        "arn:aws:sagemaker:{}:{account_id}:model-package-group/{group}",
+        config.region
+    );
+    let packages_arn = format!(
+        "arn:aws:sagemaker:{}:{account_id}:model-package/{group}/*",
+        config.region
+    );
     PolicyDocument::new([Statement::new(Effect::Allow)
         .with_sid("TargetsReadReleases")
         .with_principal(Principal::aws(readers))

@@ -49,7 +49,11 @@ pub struct Outcome {
 pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, String> {
     let group = format!("{}-models", config.environment);
     match hosts
-        .invoke(&config.dev_account(), LATEST_APPROVED, &json!({"modelPackageGroupName": group}))
+        .invoke(
+            &config.dev_account(),
+            LATEST_APPROVED,
+            &json!({"modelPackageGroupName": group}),
+        )
         .await
     {
         Ok(found) => match found["modelPackageArn"].as_str() {
@@ -85,9 +89,11 @@ pub async fn deploy(
     let release = find_release(config, hosts).await?;
     match &release {
         Release::Approved(arn) => writeln!(out, "Release: {arn} (newest approved in dev)").map_err(io)?,
-        Release::Registered => {
-            writeln!(out, "Release: the model package dev registers in this run (none approved yet)").map_err(io)?
-        }
+        Release::Registered => writeln!(
+            out,
+            "Release: the model package dev registers in this run (none approved yet)"
+        )
+        .map_err(io)?,
     }
     let Environment { stacks, endpoints, .. } = declare(config, &release).map_err(|e| e.to_string())?;
     let engine = Engine::new(stacks, store);
@@ -114,7 +120,10 @@ pub async fn deploy(
     }
 
     let (now, held) = plan.hold(|step| gated(config, step));
-    let mut outcome = Outcome { ok: true, ..Outcome::default() };
+    let mut outcome = Outcome {
+        ok: true,
+        ..Outcome::default()
+    };
     if now.has_changes() {
         if !options.yes && !ask(out, "\nApply the changes above (all but the gated promotions)?")? {
             writeln!(out, "Nothing was applied (pass --yes to apply without asking).").map_err(io)?;
@@ -130,8 +139,15 @@ pub async fn deploy(
 
     // The smoke tests: each smoke-tested stage must answer before anything gated goes ahead.
     for target in config.targets.iter().filter(|t| t.smoke_test) {
-        let Some(endpoint) = endpoints.get(&target.name) else { continue };
-        writeln!(out, "\n== Smoke test: invoking {endpoint} in {} with a sample request", target.name).map_err(io)?;
+        let Some(endpoint) = endpoints.get(&target.name) else {
+            continue;
+        };
+        writeln!(
+            out,
+            "\n== Smoke test: invoking {endpoint} in {} with a sample request",
+            target.name
+        )
+        .map_err(io)?;
         let answer = hosts
             .invoke(
                 &config.target_account(target),
@@ -146,7 +162,11 @@ pub async fn deploy(
                 outcome.smoke_tests.push((target.name.clone(), endpoint.clone(), body));
             }
             Ok(answer) => {
-                writeln!(out, "failed: the endpoint answered with an empty body ({answer}); nothing is promoted").map_err(io)?;
+                writeln!(
+                    out,
+                    "failed: the endpoint answered with an empty body ({answer}); nothing is promoted"
+                )
+                .map_err(io)?;
                 outcome.ok = false;
                 return Ok(outcome);
             }
@@ -230,12 +250,19 @@ fn ask(out: &mut (dyn Write + Send), question: &str) -> Result<bool, String> {
 pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)) -> Result<(), String> {
     writeln!(out, "\n== Summary").map_err(io)?;
     let mut accounts = vec![("dev".to_string(), config.dev.account.account_id.clone())];
-    accounts.extend(config.targets.iter().map(|t| (t.name.clone(), t.account.account_id.clone())));
+    accounts.extend(
+        config
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.account.account_id.clone())),
+    );
     for (stack, account_id) in accounts {
         let state = store.load(&stack, &account_id).map_err(|e| e.to_string())?;
         let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
         for resource in &state.resources {
-            *kinds.entry(resource.token.rsplit(':').next().unwrap_or_default()).or_default() += 1;
+            *kinds
+                .entry(resource.token.rsplit(':').next().unwrap_or_default())
+                .or_default() += 1;
         }
         let kinds: Vec<String> = kinds.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
         writeln!(
