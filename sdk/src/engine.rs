@@ -126,12 +126,7 @@ impl Plan {
     /// are held only when selected. Findings stay with the part applied now, since the guardrails
     /// judged the whole plan.
     pub fn hold(&self, hold: impl Fn(&Step) -> bool) -> (Plan, Vec<String>) {
-        let mut held: BTreeSet<&str> = self
-            .steps
-            .iter()
-            .filter(|s| hold(s))
-            .map(|s| s.urn.as_str())
-            .collect();
+        let mut held: BTreeSet<&str> = self.steps.iter().filter(|s| hold(s)).map(|s| s.urn.as_str()).collect();
         // Steps come in dependency order, but a later pass catches any that do not.
         loop {
             let before = held.len();
