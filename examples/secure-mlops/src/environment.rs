@@ -483,7 +483,7 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
             ingress: vec![members.clone()],
             egress: vec![
                 members,
-                rule("tcp", 443, 443, "VPC endpoints").from_cidrs(vec![net.vpc_cidr.clone()]),
+                rule("tcp", 443, 443, "VPC endpoints").admitting_cidrs(vec![net.vpc_cidr.clone()]),
             ],
             tags: BTreeMap::new(),
         },
@@ -498,9 +498,9 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
             description: "VPC interface endpoints: HTTPS from SageMaker and the private subnets".into(),
             vpc_id: vpc_id.clone(),
             ingress: vec![
-                rule("tcp", 443, 443, "HTTPS from SageMaker").from_groups(vec![sagemaker.output("groupId")]),
-                rule("tcp", 443, 443, "HTTPS from the private subnets").from_cidrs(subnet_cidrs.clone()),
-                rule("tcp", 2049, 2049, "NFS (EFS) from the private subnets").from_cidrs(subnet_cidrs),
+                rule("tcp", 443, 443, "HTTPS from SageMaker").admitting_groups(vec![sagemaker.output("groupId")]),
+                rule("tcp", 443, 443, "HTTPS from the private subnets").admitting_cidrs(subnet_cidrs.clone()),
+                rule("tcp", 2049, 2049, "NFS (EFS) from the private subnets").admitting_cidrs(subnet_cidrs),
             ],
             egress: Vec::new(),
             tags: BTreeMap::new(),
@@ -548,8 +548,8 @@ fn rule(protocol: &str, from_port: i32, to_port: i32, description: &str) -> Secu
 
 trait RuleSource {
     fn members(self) -> Self;
-    fn from_cidrs(self, cidrs: Vec<String>) -> Self;
-    fn from_groups(self, groups: Vec<String>) -> Self;
+    fn admitting_cidrs(self, cidrs: Vec<String>) -> Self;
+    fn admitting_groups(self, groups: Vec<String>) -> Self;
 }
 
 impl RuleSource for SecurityGroupRule {
@@ -558,12 +558,12 @@ impl RuleSource for SecurityGroupRule {
         self
     }
 
-    fn from_cidrs(mut self, cidrs: Vec<String>) -> Self {
+    fn admitting_cidrs(mut self, cidrs: Vec<String>) -> Self {
         self.cidr_blocks = cidrs;
         self
     }
 
-    fn from_groups(mut self, groups: Vec<String>) -> Self {
+    fn admitting_groups(mut self, groups: Vec<String>) -> Self {
         self.security_group_ids = groups;
         self
     }
