@@ -835,3 +835,93 @@ fn model_group_policy(config: &Config, account_id: &str, group: &str, readers: V
         .with_resources([group_arn, packages_arn])])
     .to_json()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NatConfig;
+
+    fn kinds(stack: &Stack) -> Vec<&str> {
+        stack
+            .resources
+            .iter()
+            .map(|r| r.token.rsplit(':').next().unwrap_or_default())
+            .collect()
+    }
+
+    fn inputs_text(stack: &Stack, kind: &str, name: &str) -> String {
+        let declared = stack
+            .resources
+            .iter()
+            .find(|r| r.token.ends_with(&format!(":{kind}")) && r.name == name)
+            .unwrap_or_else(|| panic!("{kind} {name} declared"));
+        format!("{:?}", declared.inputs)
+    }
+
+    #[test]
+    fn the_default_environment_is_three_internet_free_stacks() {
+        let environment = declare(&Config::local(), &Release::Registered).expect("declares");
+        let names: Vec<&str> = environment.stacks.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        for stack in &environment.stacks {
+            assert!(!stack.internet_access, "{}", stack.name);
+            let kinds = kinds(stack);
+            assert!(!kinds.contains(&"InternetGateway") && !kinds.contains(&"NatGateway"));
+        }
+        assert_eq!(environment.endpoints["prod"], "mlops-prod");
+        // The release is dev's registered package until one is approved.
+        let model = inputs_text(&environment.stacks[1], "Model", "model");
+        assert!(model.contains("ModelPackage::release#modelPackageArn"), "{model}");
+    }
+
+    #[test]
+    fn nat_mode_gives_dev_a_way_out() {
+        let mut config = Config::local();
+        config.dev.network.nat = Some(NatConfig {
+            public_subnet_cidr: "10.0.100.0/24".into(),
+            zone: "a".into(),
+        });
+        let environment = declare(&config, &Release::Registered).expect("declares");
+        let dev = &environment.stacks[0];
+        assert!(dev.internet_access);
+        let kinds = kinds(dev);
+        assert!(kinds.contains(&"InternetGateway") && kinds.contains(&"NatGateway"));
+        let private = inputs_text(dev, "RouteTable", "private");
+        assert!(
+            private.contains("0.0.0.0/0") && private.contains("NatGateway::nat#natGatewayId"),
+            "{private}"
+        );
+        assert!(!environment.stacks[1].internet_access);
+    }
+
+    #[test]
+    fn dev_grants_follow_the_target_list() {
+        let mut config = Config::local();
+        let approved =
+            Release::Approved("arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-models/1".into());
+        let both = declare(&config, &approved).expect("declares");
+        let policy = inputs_text(&both.stacks[0], "BucketPolicy", "models");
+        assert!(policy.contains("urn:pulumi:staging::mlops::palisade-security:index:Role::model-execution#arn"));
+        assert!(policy.contains("urn:pulumi:prod::mlops::palisade-security:index:Role::model-execution#arn"));
+
+        config.targets.truncate(1);
+        let staging_only = declare(&config, &approved).expect("declares");
+        assert_eq!(staging_only.stacks.len(), 2);
+        for (kind, name) in [
+            ("BucketPolicy", "models"),
+            ("KmsKeyPolicy", "s3"),
+            ("ModelPackageGroup", "models"),
+        ] {
+            let text = inputs_text(&staging_only.stacks[0], kind, name);
+            assert!(text.contains("urn:pulumi:staging::"), "{kind}: {text}");
+            assert!(!text.contains("urn:pulumi:prod::"), "{kind} still names prod: {text}");
+        }
+        let model = inputs_text(&staging_only.stacks[1], "Model", "model");
+        assert!(model.contains("model-package/mlops-models/1"), "{model}");
+
+        config.targets.clear();
+        let alone = declare(&config, &approved).expect("declares");
+        let group = inputs_text(&alone.stacks[0], "ModelPackageGroup", "models");
+        assert!(!group.contains("resourcePolicy"), "no targets, no sharing: {group}");
+    }
+}
