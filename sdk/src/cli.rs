@@ -1,7 +1,7 @@
 //! The command line of a Palisade program.
 //!
-//! `preview [--json]`, `up [--yes]`, `destroy [--yes]`, `graph [--mermaid]`, with `--stack a,b` to
-//! select stacks and `--parallel N` (default 16). State lives in `.palisade/` (or
+//! `preview [--json]`, `up [--yes]`, `destroy [--yes]`, `refresh`, `graph [--mermaid]`,
+//! `import NAME ID --stack S`, with `--stack a,b` to select stacks and `--parallel N` (default 16). State lives in `.palisade/` (or
 //! `PALISADE_STATE_DIR`). Exit codes: 0 success, 1 failure, 2 usage.
 
 use std::io::{IsTerminal, Write};
@@ -14,7 +14,7 @@ use crate::stack::Stack;
 use crate::state::StateStore;
 
 const USAGE: &str =
-    "usage: <program> <preview|up|destroy|graph> [--stack NAME[,NAME...]] [--yes] [--json] [--mermaid] [--parallel N] [--waive RULE[,RULE...]]";
+    "usage: <program> <preview|up|destroy|refresh|graph> [--stack NAME[,NAME...]] [--yes] [--json] [--mermaid] [--parallel N] [--waive RULE[,RULE...]]\n       <program> import RESOURCE-NAME PHYSICAL-ID --stack NAME";
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -26,6 +26,7 @@ struct Args {
     mermaid: bool,
     parallel: Option<usize>,
     waive: Vec<String>,
+    operands: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -54,8 +55,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--mermaid" => parsed.mermaid = true,
             "-h" | "--help" => parsed.command = "help".into(),
             other if parsed.command.is_empty() && !other.starts_with('-') => parsed.command = other.to_string(),
+            other if parsed.command == "import" && !other.starts_with('-') => parsed.operands.push(other.to_string()),
             other => return Err(format!("unexpected argument `{other}`")),
         }
+    }
+    if parsed.command == "import" && parsed.operands.len() != 2 {
+        return Err("import needs the declared resource's name and the physical id to adopt".into());
     }
     if parsed.command.is_empty() {
         parsed.command = "preview".into();
@@ -121,10 +126,11 @@ pub async fn run(args: &[String], stacks: Vec<Stack>, store: StateStore, out: &m
         "preview" => preview(&engine, &args, out).await,
         "up" => apply(&engine, &args, out, false).await,
         "refresh" => refresh(&engine, out).await,
+        "import" => import(&engine, &args, out).await,
         "destroy" => apply(&engine, &args, out, true).await,
         other => {
             return usage_error(&format!(
-                "`{other}` is not a command; use preview, up, destroy or graph"
+                "`{other}` is not a command; use preview, up, destroy, refresh, import or graph"
             ))
         }
     };
@@ -151,6 +157,30 @@ async fn preview(engine: &Engine, args: &Args, out: &mut (dyn Write + Send)) -> 
     }
     let valid = plan.failures().next().is_none();
     Ok(valid)
+}
+
+async fn import(engine: &Engine, args: &Args, out: &mut (dyn Write + Send)) -> Result<bool, String> {
+    let [name, id] = args.operands.as_slice() else {
+        return Err("import needs a name and an id".into());
+    };
+    let stack = match engine.stacks() {
+        [only] => only.name.clone(),
+        _ => match args.stacks.as_deref() {
+            Some([one]) => one.clone(),
+            _ => return Err("import works on one stack: name it with --stack".into()),
+        },
+    };
+    let hosts = Hosts::default();
+    let imported = engine.import(&hosts, &stack, name, id).await;
+    hosts.stop().await;
+    let imported = imported.map_err(|e| e.to_string())?;
+    writeln!(
+        out,
+        "Imported {} as {}. Run `preview` to see how the declaration differs from it.",
+        imported.id, imported.urn
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 async fn refresh(engine: &Engine, out: &mut (dyn Write + Send)) -> Result<bool, String> {
@@ -276,5 +306,8 @@ mod tests {
         assert_eq!(parse(&[]).expect("valid").command, "preview");
         assert!(parse(&strings(&["--parallel", "0"])).is_err());
         assert!(parse(&strings(&["up", "down"])).is_err());
+        let args = parse(&strings(&["import", "main", "vpc-123", "--stack", "dev"])).expect("valid");
+        assert_eq!(args.operands, vec!["main".to_string(), "vpc-123".to_string()]);
+        assert!(parse(&strings(&["import", "main"])).is_err());
     }
 }

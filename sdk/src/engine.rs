@@ -175,6 +175,14 @@ pub enum EngineError {
     /// The declarations refer to each other in a circle.
     #[error("the declarations form a cycle: {0}")]
     Cycle(String),
+    /// An import was asked for something the engine cannot import.
+    #[error("cannot import {what}: {reason}")]
+    Import {
+        /// The resource (stack and name) or id.
+        what: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A reference names a resource that is not declared.
     #[error(
         "{from} refers to {to}, which no selected stack declares; select its stack too (--stack) or fix the reference"
@@ -619,6 +627,88 @@ impl Engine {
         }
         plan.findings = guardrails::check(&plan, &self.stacks);
         Ok(plan)
+    }
+
+    /// Imports an existing resource: the declaration `name` of stack `stack` takes over the cloud
+    /// resource with physical id `id`, which the provider reads. Nothing changes in the cloud; the
+    /// next plan shows how the declaration differs from what was found. Refuses a declaration that
+    /// already has a resource.
+    pub async fn import(&self, hosts: &Hosts, stack: &str, name: &str, id: &str) -> Result<ResourceState, EngineError> {
+        let what = format!("`{name}` of stack `{stack}` from id `{id}`");
+        let refuse = |reason: String| EngineError::Import {
+            what: what.clone(),
+            reason,
+        };
+        let declared_stack = self
+            .stack(stack)
+            .ok_or_else(|| refuse(format!("no stack `{stack}` is selected")))?;
+        let matching: Vec<&Declared> = declared_stack
+            .resources
+            .iter()
+            .filter(|d| d.name == name || format!("{}::{}", d.token, d.name) == name)
+            .collect();
+        let declared = match matching.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(refuse(format!(
+                    "the stack declares no resource named `{name}`; declare it first"
+                )))
+            }
+            several => {
+                let tokens: Vec<String> = several.iter().map(|d| format!("{}::{}", d.token, d.name)).collect();
+                return Err(refuse(format!(
+                    "the name is ambiguous; give one of {}",
+                    tokens.join(", ")
+                )));
+            }
+        };
+        let _lock = self.store.lock(stack)?;
+        let mut state = self.store.load(stack, &declared_stack.account.account_id)?;
+        if let Some(existing) = state.get(&declared.urn) {
+            return Err(refuse(format!(
+                "it already manages id `{}`; destroy or rename the declaration first",
+                existing.id
+            )));
+        }
+        let mut client = hosts.client(&declared_stack.account, declared.package).await?;
+        let read = client
+            .read(rpc::ReadRequest {
+                id: id.to_string(),
+                urn: declared.urn.clone(),
+                properties: Some(encode_struct(&PropertyMap::new())),
+                inputs: Some(encode_struct(&PropertyMap::new())),
+                name: declared.name.clone(),
+                r#type: declared.token.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| EngineError::Provider {
+                call: "Read",
+                subject: declared.urn.clone(),
+                status,
+            })?
+            .into_inner();
+        if read.id.is_empty() {
+            return Err(refuse(format!(
+                "no {} with that id exists in account {}",
+                declared.token, declared_stack.account.account_id
+            )));
+        }
+        let mut dependencies: Vec<String> = referenced_urns(&declared.inputs).into_iter().collect();
+        dependencies.extend(declared.depends_on.iter().cloned());
+        let imported = ResourceState {
+            urn: declared.urn.clone(),
+            token: declared.token.clone(),
+            package: declared.package.to_string(),
+            id: read.id,
+            inputs: to_wire_json(&decode_optional(read.inputs.as_ref())),
+            outputs: to_wire_json(&decode_optional(read.properties.as_ref())),
+            dependencies,
+            protect: declared.protect,
+        };
+        state.upsert(imported.clone());
+        self.store.save(&state)?;
+        Ok(imported)
     }
 
     /// Records in each stack's state the guardrail rules waived for this run.

@@ -1,6 +1,7 @@
 //! The SDK's engine with the real provider binaries on the emulator, across two accounts: up, a
 //! second up that plans nothing, an update, a cross-stack reference, a refused concurrent run, a run
-//! interrupted after a create converging without a duplicate, and destroy leaving nothing.
+//! interrupted after a create converging without a duplicate, destroy leaving nothing, and import of
+//! a resource made outside Palisade.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -388,5 +389,74 @@ async fn refresh_finds_drift_and_the_next_up_repairs_it() {
         .await
         .expect("destroy")
         .ok());
+    hosts.stop().await;
+}
+
+#[tokio::test]
+async fn an_existing_vpc_is_imported_and_then_managed() {
+    let emulator = Emulator::start().expect("emulator");
+    let ec2 = ec2(&emulator, DEFAULT_ACCOUNT).await;
+    let created = ec2
+        .create_vpc()
+        .cidr_block("10.60.0.0/16")
+        .send()
+        .await
+        .expect("CreateVpc");
+    let id = created.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+
+    let account = Account::new("dev", DEFAULT_ACCOUNT, REGION).endpoint(emulator.endpoint());
+    let mut dev = Stack::new("dev", account).project("import-test");
+    dev.resource::<Vpc>("legacy", VpcArgs::new("10.60.0.0/16"))
+        .expect("declare");
+    let engine = Engine::new(vec![dev], StateStore::new(state_dir("import")));
+    let hosts = Hosts::with_env(emulator.plugin_env());
+
+    // Nothing is recorded for an id that does not exist, or a name that is not declared.
+    let error = engine
+        .import(&hosts, "dev", "legacy", "vpc-0123456789abcdef0")
+        .await
+        .expect_err("no such VPC");
+    assert!(
+        error.to_string().contains("no palisade-network:index:Vpc with that id"),
+        "{error}"
+    );
+    let error = engine
+        .import(&hosts, "dev", "missing", &id)
+        .await
+        .expect_err("not declared");
+    assert!(error.to_string().contains("declare it first"), "{error}");
+
+    let imported = engine.import(&hosts, "dev", "legacy", &id).await.expect("import");
+    assert_eq!(imported.id, id);
+    assert_eq!(imported.outputs["cidrBlock"], "10.60.0.0/16");
+    let error = engine
+        .import(&hosts, "dev", "legacy", &id)
+        .await
+        .expect_err("already managed");
+    assert!(error.to_string().contains("already manages"), "{error}");
+
+    // The plan shows how the declaration differs from what was found (a VPC made by hand has DNS
+    // hostnames off; the declaration's default is on), as an update in place, never a create.
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].operation, Operation::Update);
+    assert_eq!(
+        plan.steps[0].diff.keys().collect::<Vec<_>>(),
+        vec!["enableDnsHostnames"]
+    );
+    let report = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
+    assert!(report.ok(), "{report:?}");
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert_eq!(plan.steps[0].operation, Operation::Same, "{:?}", plan.steps[0].diff);
+
+    // From now on it is managed: destroy deletes it.
+    let plan = engine.plan(&hosts, true).await.expect("destroy plan");
+    let report = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("destroy");
+    assert!(report.ok(), "{report:?}");
+    let left = ec2.describe_vpcs().vpc_ids(&id).send().await;
+    assert!(
+        left.map(|v| v.vpcs().is_empty()).unwrap_or(true),
+        "the imported VPC is still there"
+    );
     hosts.stop().await;
 }
