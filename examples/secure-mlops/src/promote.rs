@@ -191,6 +191,10 @@ pub async fn deploy(
         findings: Vec::new(),
     };
     if promotion.steps.is_empty() {
+        if !gated_stages.is_empty() {
+            let stages: Vec<&str> = gated_stages.iter().map(String::as_str).collect();
+            writeln!(out, "\n== {} already serves this release", stages.join(", ")).map_err(io)?;
+        }
         outcome.promoted.extend(gated_stages);
         return Ok(outcome);
     }
