@@ -1,17 +1,25 @@
 //! Guardrails: the platform's security controls, checked on the whole plan before anything applies.
 //!
 //! Each rule has an id, a severity, why it matters and how to fix it. Rules read the planned inputs of
-//! every resource in every stack; where a value is not known yet (an id created by this very run),
-//! a rule says it cannot decide instead of guessing. `up` refuses a plan with error findings unless
-//! each such rule is waived by name.
+//! every resource in every stack; a reference to another resource (an id or ARN created by this very
+//! run) is followed to that resource, so that "does this policy name that role" is decided in a
+//! preview from nothing. Only where a needed value cannot be known before apply does a rule say it
+//! cannot decide, instead of guessing. `up` refuses a plan with error findings unless each such rule
+//! is waived by name.
 
-use palisade_provider_kit::policy;
-use palisade_provider_kit::value::{PropertyMap, PropertyValue};
+mod cross_account;
+mod data;
+mod identity;
+mod network;
+mod policy;
+mod sagemaker;
+mod view;
+
 use serde::Serialize;
-use serde_json::Value as Json;
 
-use crate::engine::{Operation, Plan, Step};
+use crate::engine::Plan;
 use crate::stack::Stack;
+use view::{PlanView, Planned};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -38,7 +46,23 @@ pub struct Rule {
     pub why: &'static str,
     /// How to fix a violation.
     pub fix: &'static str,
-    check: fn(&Resource<'_>) -> Verdict,
+    check: Check,
+}
+
+/// How a rule looks at the plan.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// One resource at a time; a verdict about that resource.
+    Each(fn(&Subject<'_>) -> Verdict),
+    /// One resource at a time, following it to others: a proof across accounts names the resource
+    /// (of whichever stack) that lacks what the proof needs.
+    Spanning(fn(&Subject<'_>) -> Vec<Concern>),
+}
+
+/// A resource under a rule's eye, with the whole plan at hand.
+struct Subject<'v> {
+    resource: &'v Planned<'v>,
+    plan: &'v PlanView<'v>,
 }
 
 /// What a rule concluded about one resource.
@@ -47,8 +71,24 @@ enum Verdict {
     Pass,
     /// Violated, with what exactly.
     Fail(String),
-    /// Cannot tell until this property is known.
+    /// Cannot tell before apply, and why.
     Undecided(String),
+}
+
+/// A verdict about a resource other than the subject, or the subject itself.
+struct Concern {
+    /// The URN of the resource at fault; `None` for the subject.
+    at: Option<String>,
+    verdict: Verdict,
+}
+
+impl Concern {
+    fn at(resource: &Planned<'_>, verdict: Verdict) -> Self {
+        Self {
+            at: Some(resource.urn().to_string()),
+            verdict,
+        }
+    }
 }
 
 /// A finding on one resource.
@@ -70,41 +110,6 @@ pub struct Finding {
     pub fix: &'static str,
 }
 
-/// A planned resource as the rules see it.
-struct Resource<'a> {
-    token: &'a str,
-    inputs: &'a PropertyMap,
-    stack: &'a Stack,
-    plan: &'a Plan,
-}
-
-impl Resource<'_> {
-    fn is(&self, name: &str) -> bool {
-        self.token.rsplit(':').next() == Some(name)
-    }
-
-    fn json(&self, property: &str) -> Result<Option<Json>, String> {
-        match self.inputs.get(property) {
-            None | Some(PropertyValue::Null) => Ok(None),
-            Some(value) => value.to_json().map(Some).ok_or_else(|| property.to_string()),
-        }
-    }
-
-    fn bool(&self, property: &str) -> Option<bool> {
-        self.json(property).ok().flatten().and_then(|v| v.as_bool())
-    }
-
-    /// Planned resources of type `name` in the same stack.
-    fn siblings(&self, name: &str) -> impl Iterator<Item = &Step> {
-        let stack = self.stack.name.clone();
-        let suffix = format!(":{name}");
-        self.plan
-            .steps
-            .iter()
-            .filter(move |s| s.stack == stack && s.token.ends_with(&suffix) && s.operation != Operation::Delete)
-    }
-}
-
 /// Every rule, in the order findings are shown.
 pub const RULES: &[Rule] = &[
     Rule {
@@ -113,7 +118,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "Studio, training and endpoints must reach AWS only through VPC endpoints; an internet or NAT gateway opens a path for data to leave.",
         fix: "remove the gateway or the route, or declare the stack with `allow_internet()` if it really needs NAT mode",
-        check: internet_route,
+        check: Check::Each(network::internet_route),
     },
     Rule {
         id: "PAL-NET-02",
@@ -121,7 +126,23 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "an ingress rule from 0.0.0.0/0 or ::/0 exposes whatever is attached to the group",
         fix: "admit only the group itself, other groups, or the VPC's and subnets' ranges",
-        check: open_ingress,
+        check: Check::Each(network::open_ingress),
+    },
+    Rule {
+        id: "PAL-NET-03",
+        title: "SageMaker's security groups admit only their own members",
+        severity: Severity::Error,
+        why: "Studio apps, jobs and models talk to each other and to the VPC endpoints; anything else reaching them bypasses the private network's design",
+        fix: "keep a single ingress rule with `self: true` on the groups named by the Domain, user profiles and models",
+        check: Check::Each(network::sagemaker_group_members_only),
+    },
+    Rule {
+        id: "PAL-NET-04",
+        title: "the VPC endpoints' security groups admit only HTTPS and NFS from inside the VPC",
+        severity: Severity::Error,
+        why: "interface endpoints carry every AWS call of the private network; other ports or wider ranges let more than the VPC reach them",
+        fix: "admit TCP 443 and 2049 only, from the VPC's or subnets' ranges or from other security groups",
+        check: Check::Each(network::endpoint_group_https_and_nfs_only),
     },
     Rule {
         id: "PAL-S3-01",
@@ -129,7 +150,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "data and models at rest must be readable only by principals the key policy admits",
         fix: "set `kmsKeyId` to a KmsKey of the stack",
-        check: bucket_encryption,
+        check: Check::Each(data::bucket_encryption),
     },
     Rule {
         id: "PAL-S3-02",
@@ -137,7 +158,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "a single public ACL or policy makes training data or models world-readable",
         fix: "leave all four public-access-block flags on (the default)",
-        check: bucket_public_access,
+        check: Check::Each(data::bucket_public_access),
     },
     Rule {
         id: "PAL-S3-03",
@@ -145,7 +166,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "requests without TLS expose data in transit",
         fix: "add `Statement::deny_insecure_transport` to the bucket's BucketPolicy",
-        check: bucket_tls_only,
+        check: Check::Each(data::bucket_tls_only),
     },
     Rule {
         id: "PAL-S3-04",
@@ -153,7 +174,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "credentials used from outside the private network must not reach the data",
         fix: "add `Statement::deny_outside_vpc_endpoints` with the stacks' S3 endpoint ids to the BucketPolicy",
-        check: bucket_vpce_only,
+        check: Check::Each(data::bucket_vpce_only),
     },
     Rule {
         id: "PAL-KMS-01",
@@ -161,15 +182,23 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "rotation limits how much data one key version protects",
         fix: "leave `enableKeyRotation` on (the default)",
-        check: key_rotation,
+        check: Check::Each(data::key_rotation),
+    },
+    Rule {
+        id: "PAL-KMS-02",
+        title: "key policies deny using the key outside the environment's VPC endpoints",
+        severity: Severity::Error,
+        why: "a key usable from anywhere lets stolen credentials decrypt data copied out of the private network",
+        fix: "add `Statement::deny_outside_vpc_endpoints` (which exempts AWS services acting for a caller) with the stacks' KMS endpoint ids to the key's policy or its KmsKeyPolicy",
+        check: Check::Each(data::key_vpce_only),
     },
     Rule {
         id: "PAL-IAM-01",
-        title: "no role may pass any role",
+        title: "no role may pass roles by wildcard",
         severity: Severity::Error,
         why: "`iam:PassRole` on `*` lets a deployment role hand SageMaker any role of the account, including admin ones",
         fix: "limit `iam:PassRole` to the model execution role's ARN",
-        check: wildcard_pass_role,
+        check: Check::Each(identity::wildcard_pass_role),
     },
     Rule {
         id: "PAL-IAM-02",
@@ -177,45 +206,95 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         why: "a job or model without VPC subnets and security groups runs with internet access",
         fix: "add the `Statement::deny_sagemaker_without_vpc` statements to an inline policy of the role",
-        check: execution_role_vpc_only,
+        check: Check::Each(identity::execution_role_vpc_only),
+    },
+    Rule {
+        id: "PAL-IAM-03",
+        title: "roles pass only SageMaker execution roles of the environment",
+        severity: Severity::Error,
+        why: "a role that may pass another role lends that role's permissions to whatever it creates; a deployment role must lend only the model execution role",
+        fix: "list in `iam:PassRole` only the ARNs of the environment's roles that SageMaker assumes",
+        check: Check::Each(identity::pass_only_execution_roles),
+    },
+    Rule {
+        id: "PAL-SM-01",
+        title: "Studio domains run in VpcOnly mode",
+        severity: Severity::Error,
+        why: "in PublicInternetOnly mode Studio's apps reach the internet directly, around the VPC and its endpoints",
+        fix: "set `appNetworkAccessType` to `VpcOnly` (the default)",
+        check: Check::Each(sagemaker::domain_vpc_only),
+    },
+    Rule {
+        id: "PAL-SM-02",
+        title: "Studio domains encrypt their storage with a customer-managed key",
+        severity: Severity::Error,
+        why: "home directories (EFS) and app volumes hold data and code; an AWS-managed key cannot be restricted to the environment",
+        fix: "set the Domain's `kmsKeyId` to a KmsKey of the stack",
+        check: Check::Each(sagemaker::domain_customer_key),
+    },
+    Rule {
+        id: "PAL-SM-03",
+        title: "models run in the VPC with network isolation",
+        severity: Severity::Error,
+        why: "a model container outside the VPC, or one allowed network calls, can send requests and model data anywhere",
+        fix: "give the Model `subnetIds` and `securityGroupIds` of its stack's private network and leave `enableNetworkIsolation` on",
+        check: Check::Each(sagemaker::model_in_vpc_isolated),
+    },
+    Rule {
+        id: "PAL-SM-04",
+        title: "endpoint configurations encrypt their volumes with a customer-managed key",
+        severity: Severity::Error,
+        why: "endpoint instances' volumes hold the model and captured requests",
+        fix: "set the EndpointConfig's `kmsKeyId` to a KmsKey of the stack",
+        check: Check::Each(sagemaker::endpoint_config_key),
+    },
+    Rule {
+        id: "PAL-XACCT-01",
+        title: "each target account can read its release from the account that registered it",
+        severity: Severity::Error,
+        why: "a release reaches staging and production only if every link holds: the model execution role's IAM grant, the bucket and key policies' grants, both policies' VPC-endpoint denies admitting the target's endpoints, and a deployment role that trusts the development account and may pass the model execution role",
+        fix: "add the missing statement named in the finding (the environment's `declare` adds each one from the list of targets)",
+        check: Check::Spanning(cross_account::release_readable),
     },
 ];
 
 /// Checks every rule against the plan.
 pub fn check(plan: &Plan, stacks: &[Stack]) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let view = PlanView::new(plan, stacks);
+    let mut findings: Vec<Finding> = Vec::new();
     for rule in RULES {
-        for step in plan
-            .steps
-            .iter()
-            .filter(|s| s.operation != Operation::Delete && s.failures.is_empty())
-        {
-            let Some(stack) = stacks.iter().find(|s| s.name == step.stack) else {
-                continue;
+        for resource in view.judged() {
+            let subject = Subject { resource, plan: &view };
+            let concerns = match rule.check {
+                Check::Each(check) => vec![Concern {
+                    at: None,
+                    verdict: check(&subject),
+                }],
+                Check::Spanning(check) => check(&subject),
             };
-            let resource = Resource {
-                token: &step.token,
-                inputs: &step.inputs,
-                stack,
-                plan,
-            };
-            let (severity, message) = match (rule.check)(&resource) {
-                Verdict::Pass => continue,
-                Verdict::Fail(message) => (rule.severity, message),
-                Verdict::Undecided(property) => (
-                    Severity::Undecided,
-                    format!("cannot decide \"{}\" until `{property}` is known", rule.title),
-                ),
-            };
-            findings.push(Finding {
-                rule: rule.id,
-                severity,
-                stack: step.stack.clone(),
-                account_id: stack.account.account_id.clone(),
-                urn: step.urn.clone(),
-                message,
-                fix: rule.fix,
-            });
+            for concern in concerns {
+                let (severity, message) = match concern.verdict {
+                    Verdict::Pass => continue,
+                    Verdict::Fail(message) => (rule.severity, message),
+                    Verdict::Undecided(reason) => (
+                        Severity::Undecided,
+                        format!("cannot decide \"{}\": {reason}", rule.title),
+                    ),
+                };
+                let at = concern.at.as_deref().and_then(|urn| view.find(urn)).unwrap_or(resource);
+                let finding = Finding {
+                    rule: rule.id,
+                    severity,
+                    stack: at.step.stack.clone(),
+                    account_id: at.account_id().to_string(),
+                    urn: at.urn().to_string(),
+                    message: view.describe(&message),
+                    fix: rule.fix,
+                };
+                if !findings.contains(&finding) {
+                    findings.push(finding);
+                }
+            }
         }
     }
     findings
@@ -229,248 +308,14 @@ pub fn blocking<'a>(findings: &'a [Finding], waived: &[String]) -> Vec<&'a Findi
         .collect()
 }
 
-fn internet_route(r: &Resource<'_>) -> Verdict {
-    if r.stack.internet_access {
-        return Verdict::Pass;
-    }
-    if r.is("InternetGateway") || r.is("NatGateway") {
-        return Verdict::Fail(format!(
-            "stack `{}` is internet-free but declares a {}",
-            r.stack.name, r.token
-        ));
-    }
-    if r.is("RouteTable") {
-        let routes = match r.json("routes") {
-            Ok(routes) => routes.unwrap_or(Json::Null),
-            Err(property) => return Verdict::Undecided(property),
-        };
-        for route in routes.as_array().into_iter().flatten() {
-            if route.get("gatewayId").is_some() || route.get("natGatewayId").is_some() {
-                let destination = route.get("destinationCidrBlock").and_then(Json::as_str).unwrap_or("?");
-                return Verdict::Fail(format!("route to {destination} leaves the VPC through a gateway"));
-            }
-        }
-    }
-    Verdict::Pass
-}
-
-fn open_ingress(r: &Resource<'_>) -> Verdict {
-    if !r.is("SecurityGroup") {
-        return Verdict::Pass;
-    }
-    let rules = match r.json("ingress") {
-        Ok(rules) => rules.unwrap_or(Json::Null),
-        Err(property) => return Verdict::Undecided(property),
-    };
-    for (i, rule) in rules.as_array().into_iter().flatten().enumerate() {
-        let open = rule
-            .get("cidrBlocks")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-            .find(|c| *c == "0.0.0.0/0" || *c == "::/0");
-        if let Some(cidr) = open {
-            return Verdict::Fail(format!("ingress[{i}] admits {cidr}"));
-        }
-    }
-    Verdict::Pass
-}
-
-fn bucket_encryption(r: &Resource<'_>) -> Verdict {
-    if !r.is("Bucket") {
-        return Verdict::Pass;
-    }
-    match r.json("kmsKeyId") {
-        Ok(Some(Json::String(key))) if !key.is_empty() && !key.contains("alias/aws/") => Verdict::Pass,
-        Ok(Some(Json::String(key))) if key.contains("alias/aws/") => Verdict::Fail(format!(
-            "`kmsKeyId` {key} is an AWS-managed key, not a customer-managed one"
-        )),
-        Ok(_) => Verdict::Fail("no `kmsKeyId`: the bucket is not encrypted with a customer-managed key".into()),
-        Err(_) => Verdict::Pass, // a key created in this run: customer-managed by construction
-    }
-}
-
-fn bucket_public_access(r: &Resource<'_>) -> Verdict {
-    if !r.is("Bucket") {
-        return Verdict::Pass;
-    }
-    let off: Vec<&str> = [
-        "blockPublicAcls",
-        "blockPublicPolicy",
-        "ignorePublicAcls",
-        "restrictPublicBuckets",
-    ]
-    .into_iter()
-    .filter(|flag| r.bool(flag) == Some(false))
-    .collect();
-    if off.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Fail(format!("public access block flags turned off: {}", off.join(", ")))
-    }
-}
-
-/// The canonical statements of the bucket policies that target this bucket, or the unknown property.
-fn bucket_policies(r: &Resource<'_>) -> Result<Vec<Json>, String> {
-    let name = match r.json("bucket") {
-        Ok(Some(Json::String(name))) => name,
-        Ok(_) => return Ok(Vec::new()),
-        Err(property) => return Err(property),
-    };
-    let mut statements = Vec::new();
-    for step in r.siblings("BucketPolicy") {
-        let bucket = step.inputs.get("bucket").and_then(PropertyValue::to_json);
-        match bucket {
-            Some(Json::String(b)) if b == name => {}
-            Some(_) => continue,
-            None => return Err(format!("bucket of {}", step.name)),
-        }
-        let document = step
-            .inputs
-            .get("policy")
-            .and_then(PropertyValue::to_json)
-            .ok_or(format!("policy of {}", step.name))?;
-        if let Some(canonical) = policy::canonical(&document) {
-            statements.extend(canonical["Statement"].as_array().cloned().unwrap_or_default());
-        }
-    }
-    Ok(statements)
-}
-
-fn condition_has(statement: &Json, operator: &str, key: &str) -> bool {
-    statement["Effect"] == "Deny"
-        && statement["Condition"]
-            .get(operator)
-            .and_then(Json::as_object)
-            .is_some_and(|keys| keys.keys().any(|k| k.eq_ignore_ascii_case(key)))
-}
-
-fn bucket_tls_only(r: &Resource<'_>) -> Verdict {
-    if !r.is("Bucket") {
-        return Verdict::Pass;
-    }
-    match bucket_policies(r) {
-        Err(property) => Verdict::Undecided(property),
-        Ok(statements)
-            if statements
-                .iter()
-                .any(|s| condition_has(s, "Bool", "aws:SecureTransport")) =>
-        {
-            Verdict::Pass
-        }
-        Ok(_) => Verdict::Fail("no bucket policy statement denies requests without TLS (aws:SecureTransport)".into()),
-    }
-}
-
-fn bucket_vpce_only(r: &Resource<'_>) -> Verdict {
-    if !r.is("Bucket") {
-        return Verdict::Pass;
-    }
-    match bucket_policies(r) {
-        Err(property) => Verdict::Undecided(property),
-        Ok(statements)
-            if statements
-                .iter()
-                .any(|s| condition_has(s, "StringNotEquals", "aws:sourceVpce")) =>
-        {
-            Verdict::Pass
-        }
-        Ok(_) => {
-            Verdict::Fail("no bucket policy statement denies access outside the VPC endpoints (aws:sourceVpce)".into())
-        }
-    }
-}
-
-fn key_rotation(r: &Resource<'_>) -> Verdict {
-    if r.is("KmsKey") && r.bool("enableKeyRotation") == Some(false) {
-        return Verdict::Fail("`enableKeyRotation` is off".into());
-    }
-    Verdict::Pass
-}
-
-/// The canonical statements of a role's inline policies.
-fn role_statements(r: &Resource<'_>) -> Result<Vec<Json>, String> {
-    let policies = r.json("inlinePolicies")?.unwrap_or(Json::Null);
-    let mut statements = Vec::new();
-    for document in policies.as_object().into_iter().flat_map(|m| m.values()) {
-        if let Some(canonical) = policy::canonical(document) {
-            statements.extend(canonical["Statement"].as_array().cloned().unwrap_or_default());
-        }
-    }
-    Ok(statements)
-}
-
-fn strings(value: &Json) -> Vec<&str> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_str)
-        .collect()
-}
-
-fn wildcard_pass_role(r: &Resource<'_>) -> Verdict {
-    if !r.is("Role") {
-        return Verdict::Pass;
-    }
-    let statements = match role_statements(r) {
-        Ok(statements) => statements,
-        Err(property) => return Verdict::Undecided(property),
-    };
-    for statement in statements.iter().filter(|s| s["Effect"] == "Allow") {
-        let passes = strings(&statement["Action"])
-            .iter()
-            .any(|a| matches!(*a, "iam:PassRole" | "iam:*" | "*"));
-        let anywhere = strings(&statement["Resource"])
-            .iter()
-            .any(|r| *r == "*" || r.ends_with(":role/*"));
-        if passes && anywhere {
-            return Verdict::Fail("an inline policy allows iam:PassRole on any role".into());
-        }
-    }
-    Verdict::Pass
-}
-
-fn execution_role_vpc_only(r: &Resource<'_>) -> Verdict {
-    if !r.is("Role") {
-        return Verdict::Pass;
-    }
-    let trusts_sagemaker = match r.json("assumeRolePolicy") {
-        Ok(Some(document)) => policy::canonical(&document)
-            .map(|c| c["Statement"].to_string().contains("sagemaker.amazonaws.com"))
-            .unwrap_or(false),
-        Ok(None) => false,
-        Err(property) => return Verdict::Undecided(property),
-    };
-    if !trusts_sagemaker {
-        return Verdict::Pass;
-    }
-    let statements = match role_statements(r) {
-        Ok(statements) => statements,
-        Err(property) => return Verdict::Undecided(property),
-    };
-    let denies = |key: &str| statements.iter().any(|s| condition_has(s, "Null", key));
-    match (denies("sagemaker:VpcSubnets"), denies("sagemaker:VpcSecurityGroupIds")) {
-        (true, true) => Verdict::Pass,
-        (subnets, _) => Verdict::Fail(format!(
-            "the role trusts SageMaker but no inline statement denies creating jobs and models without {}",
-            if subnets {
-                "VPC security groups (sagemaker:VpcSecurityGroupIds)"
-            } else {
-                "VPC subnets (sagemaker:VpcSubnets)"
-            }
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::account::Account;
-    use crate::engine::StackInfo;
-    use palisade_provider_kit::value::map_from_json;
-    use serde_json::json;
+    use crate::engine::{Operation, StackInfo, Step};
+    use palisade_provider_kit::value::{map_from_json, PropertyValue};
+    use palisade_security::policy_document::SAGEMAKER_VPC_ACTIONS;
+    use serde_json::{json, Value as Json};
     use std::collections::BTreeMap;
 
     fn step(stack: &str, token: &str, name: &str, inputs: Json) -> Step {
@@ -519,6 +364,14 @@ mod tests {
         ]})
     }
 
+    fn good_key() -> Json {
+        json!({"enableKeyRotation": true, "policy": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"], "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:sourceVpce": ["vpce-2"]}, "BoolIfExists": {"aws:ViaAWSService": "false"}}},
+        ]}})
+    }
+
     #[test]
     fn a_secure_network_and_bucket_pass_clean() {
         let findings = run(
@@ -548,12 +401,7 @@ mod tests {
                     "data",
                     json!({"bucket": "data", "policy": good_bucket_policy()}),
                 ),
-                step(
-                    "dev",
-                    "palisade-security:index:KmsKey",
-                    "s3",
-                    json!({"enableKeyRotation": true}),
-                ),
+                step("dev", "palisade-security:index:KmsKey", "s3", good_key()),
             ],
             false,
         );
@@ -628,9 +476,11 @@ mod tests {
                 ("PAL-S3-03", Severity::Error),
                 ("PAL-S3-04", Severity::Error),
                 ("PAL-KMS-01", Severity::Error),
+                ("PAL-KMS-02", Severity::Error),
             ]
         );
         assert!(findings[1].message.contains("blockPublicPolicy"));
+        assert!(findings[5].message.contains("default policy"), "{:?}", findings[5]);
     }
 
     #[test]
@@ -650,10 +500,9 @@ mod tests {
             rules(&findings),
             vec![("PAL-IAM-01", Severity::Error), ("PAL-IAM-02", Severity::Error)]
         );
-        let vpc_only = json!({"Statement": [
-            {"Effect": "Deny", "Action": "sagemaker:CreateModel", "Resource": "*", "Condition": {"Null": {"sagemaker:VpcSubnets": "true"}}},
-            {"Effect": "Deny", "Action": "sagemaker:CreateModel", "Resource": "*", "Condition": {"Null": {"sagemaker:VpcSecurityGroupIds": "true"}}},
-        ]});
+        let deny_without = |key: &str| json!({"Effect": "Deny", "Action": SAGEMAKER_VPC_ACTIONS, "Resource": "*", "Condition": {"Null": {key: "true"}}});
+        let vpc_only =
+            json!({"Statement": [deny_without("sagemaker:VpcSubnets"), deny_without("sagemaker:VpcSecurityGroupIds")]});
         let findings = run(
             vec![step(
                 "dev",
@@ -667,6 +516,31 @@ mod tests {
     }
 
     #[test]
+    fn passing_a_role_sagemaker_does_not_assume_is_refused() {
+        let trust_account = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"}]});
+        let pass_admin = json!({"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::111111111111:role/admin"}]});
+        let findings = run(
+            vec![
+                step(
+                    "dev",
+                    "palisade-security:index:Role",
+                    "admin",
+                    json!({"roleName": "admin", "path": "/", "assumeRolePolicy": trust_account}),
+                ),
+                step(
+                    "dev",
+                    "palisade-security:index:Role",
+                    "deployer",
+                    json!({"roleName": "deployer", "assumeRolePolicy": trust_account, "inlinePolicies": {"deploy": pass_admin}}),
+                ),
+            ],
+            false,
+        );
+        assert_eq!(rules(&findings), vec![("PAL-IAM-03", Severity::Error)]);
+        assert!(findings[0].message.contains("dev/Role/admin"), "{:?}", findings[0]);
+    }
+
+    #[test]
     fn unknown_values_are_undecided_never_false_findings() {
         let mut sg = step("dev", "palisade-network:index:SecurityGroup", "sg", json!({}));
         sg.inputs.insert("ingress".into(), PropertyValue::Unknown);
@@ -677,15 +551,12 @@ mod tests {
 
     #[test]
     fn waivers_unblock_only_the_named_rule() {
+        let mut key = good_key();
+        key["enableKeyRotation"] = json!(false);
         let findings = run(
             vec![
                 step("dev", "palisade-network:index:InternetGateway", "igw", json!({})),
-                step(
-                    "dev",
-                    "palisade-security:index:KmsKey",
-                    "k",
-                    json!({"enableKeyRotation": false}),
-                ),
+                step("dev", "palisade-security:index:KmsKey", "k", key),
             ],
             false,
         );
