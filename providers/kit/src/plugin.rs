@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use palisade_proto::ResourceProviderServer;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::provider::Provider;
 use crate::server::ProviderService;
@@ -61,7 +61,9 @@ pub async fn serve(provider: Provider) -> std::io::Result<()> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        // Without TCP_NODELAY, a response written in more than one segment waits for the engine's
+        // delayed ACK: about 40 ms per call on loopback.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown_signal())
         .await
         .map_err(std::io::Error::other)
 }

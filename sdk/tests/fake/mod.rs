@@ -259,7 +259,7 @@ pub async fn serve() -> (ResourceProviderClient<Channel>, Log) {
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(ResourceProviderServer::new(fake))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
             .await
             .expect("serve");
     });
