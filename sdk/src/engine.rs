@@ -97,6 +97,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What the guardrails found.
     pub findings: Vec<Finding>,
+    /// Resources replaced by an earlier run that was stopped before deleting them: (stack, the old
+    /// resource). Apply deletes them last.
+    pub leftovers: Vec<(String, ResourceState)>,
 }
 
 impl Plan {
@@ -118,7 +121,7 @@ impl Plan {
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| s.operation != Operation::Same)
+        self.steps.iter().any(|s| s.operation != Operation::Same) || !self.leftovers.is_empty()
     }
 
     /// Splits the plan for a staged rollout: the steps to apply now, and the URNs held back, which are
@@ -148,6 +151,7 @@ impl Plan {
                 .cloned()
                 .collect(),
             findings: self.findings.clone(),
+            leftovers: self.leftovers.clone(),
         };
         (now, held.into_iter().map(str::to_string).collect())
     }
@@ -459,6 +463,15 @@ impl Engine {
                 .collect(),
             steps: Vec::new(),
             findings: Vec::new(),
+            leftovers: states
+                .iter()
+                .flat_map(|(stack, state)| {
+                    state
+                        .pending
+                        .iter()
+                        .filter_map(move |p| p.replaced.clone().map(|old| (stack.clone(), old)))
+                })
+                .collect(),
         };
         let declared: Vec<(&Stack, &Declared)> = if destroy {
             Vec::new()
@@ -737,7 +750,8 @@ impl Engine {
         let mut finished: HashMap<String, bool> = HashMap::new();
         let mut started: BTreeSet<String> = BTreeSet::new();
         let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
-        let mut replaced: Vec<(String, ResourceState)> = Vec::new();
+        // Replaced resources, deleted last: those an earlier run left, then this run's.
+        let mut replaced: Vec<(String, ResourceState)> = plan.leftovers.iter().rev().cloned().collect();
         let mut running: JoinSet<(usize, Instant, Result<Outcome, String>)> = JoinSet::new();
 
         loop {
@@ -785,6 +799,7 @@ impl Engine {
                 state.pending.push(PendingOperation {
                     urn: step.urn.clone(),
                     operation: format!("{:?}", step.operation).to_lowercase(),
+                    replaced: None,
                 });
                 self.store.save(state)?;
                 let job = Job {
@@ -830,6 +845,7 @@ impl Engine {
                             state.pending.push(PendingOperation {
                                 urn: step.urn.clone(),
                                 operation: format!("delete-replaced {}", old.id),
+                                replaced: Some((*old).clone()),
                             });
                             state.upsert(ResourceState {
                                 urn: step.urn.clone(),

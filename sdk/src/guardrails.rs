@@ -349,6 +349,7 @@ mod tests {
             }],
             steps,
             findings: Vec::new(),
+            leftovers: Vec::new(),
         };
         check(&plan, &[stack])
     }

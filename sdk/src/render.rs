@@ -30,6 +30,15 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         {
             write_step(out, step)?;
         }
+        for (_, old) in plan.leftovers.iter().filter(|(s, _)| *s == stack.stack) {
+            writeln!(
+                out,
+                "  -  {:<40} {}  left by an interrupted replacement (id {}); deleted after the other changes",
+                old.token,
+                old.urn.rsplit("::").next().unwrap_or_default(),
+                old.id
+            )?;
+        }
         if unchanged > 0 {
             writeln!(out, "    {unchanged} unchanged")?;
         }
@@ -49,6 +58,13 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
             Operation::Same => (" ", "unchanged"),
         };
         writeln!(out, "    {symbol} {count} {verb}")?;
+    }
+    if !plan.leftovers.is_empty() {
+        writeln!(
+            out,
+            "    - {} left by interrupted replacements, to delete",
+            plan.leftovers.len()
+        )?;
     }
     let failed = plan.failures().count();
     if failed > 0 {
@@ -195,6 +211,7 @@ pub fn plan_json(plan: &Plan) -> Json {
         "steps": steps,
         "counts": counts,
         "findings": plan.findings,
+        "leftovers": plan.leftovers.iter().map(|(stack, old)| json!({"stack": stack, "urn": old.urn, "type": old.token, "id": old.id})).collect::<Vec<_>>(),
     }))
 }
 
@@ -365,6 +382,19 @@ mod tests {
                 message: "ingress[0] admits 0.0.0.0/0".into(),
                 fix: "admit only the group itself, other groups, or the VPC's and subnets' ranges",
             }],
+            leftovers: vec![(
+                "dev".into(),
+                crate::state::ResourceState {
+                    urn: "urn:pulumi:dev::p::palisade-deploy:index:EndpointConfig::serving".into(),
+                    token: "palisade-deploy:index:EndpointConfig".into(),
+                    package: "palisade-deploy".into(),
+                    id: "serving-1a2b3c4".into(),
+                    inputs: json!({}),
+                    outputs: json!({}),
+                    dependencies: Vec::new(),
+                    protect: false,
+                },
+            )],
         }
     }
 

@@ -129,13 +129,16 @@ pub fn from_wire_json(json: &Json) -> PropertyMap {
 }
 
 /// An operation started but not known to have finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingOperation {
     /// The resource's URN.
     pub urn: String,
-    /// `create`, `update` or `delete`.
+    /// `create`, `update`, `delete`, or `delete-replaced <id>` for a replaced resource still to delete.
     pub operation: String,
+    /// For `delete-replaced`: the replaced resource, so that a later run can delete it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<ResourceState>,
 }
 
 /// The state of one stack.

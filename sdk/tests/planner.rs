@@ -298,3 +298,44 @@ async fn holding_a_step_holds_everything_that_needs_it() {
     let again = engine.plan(&hosts, false).await.expect("plan");
     assert!(!again.has_changes());
 }
+
+#[tokio::test]
+async fn a_replaced_resource_left_by_an_interrupted_run_is_deleted_by_the_next() {
+    let (hosts, log) = hosts(&["dev"]).await;
+    let store = store("leftover");
+    let mut dev = Stack::new("dev", account("dev", "111111111111"));
+    dev.resource::<Thing>("t", thing("x")).expect("t");
+    let engine = Engine::new(vec![dev], store.clone());
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+
+    // A run that replaced `t` and was killed before deleting the old one leaves this journal entry.
+    let mut state = store.load("dev", "111111111111").expect("state");
+    let mut old = state.resources[0].clone();
+    old.id = "id-old".into();
+    state.pending.push(palisade::state::PendingOperation {
+        urn: old.urn.clone(),
+        operation: "delete-replaced id-old".into(),
+        replaced: Some(old),
+    });
+    store.save(&state).expect("save");
+    log.clear();
+
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert_eq!(plan.leftovers.len(), 1);
+    assert!(plan.has_changes(), "a leftover is a change to apply");
+    let mut shown = Vec::new();
+    palisade::render::write_plan(&mut shown, &plan).expect("render");
+    let shown = String::from_utf8(shown).expect("utf-8");
+    assert!(
+        shown.contains("left by an interrupted replacement (id id-old)"),
+        "{shown}"
+    );
+
+    assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    assert_eq!(log.entries(), vec!["delete t id-old"]);
+    let state = store.load("dev", "111111111111").expect("state");
+    assert!(state.pending.is_empty(), "{:?}", state.pending);
+    assert_eq!(state.resources[0].id, "id-1", "the live resource is untouched");
+    assert!(!engine.plan(&hosts, false).await.expect("plan").has_changes());
+}

@@ -189,6 +189,7 @@ pub async fn deploy(
         stacks: plan.stacks.clone(),
         steps: plan.steps.iter().filter(|s| held.contains(&s.urn)).cloned().collect(),
         findings: Vec::new(),
+        leftovers: Vec::new(),
     };
     if promotion.steps.is_empty() {
         if !gated_stages.is_empty() {
