@@ -124,11 +124,11 @@ impl Plan {
         self.steps.iter().any(|s| s.operation != Operation::Same) || !self.leftovers.is_empty()
     }
 
-    /// Splits the plan for a staged rollout: the steps to apply now, and the URNs held back, which are
-    /// the steps `hold` selects and every step that depends on one of them, directly or not. Deletes
-    /// are held only when selected. Findings stay with the part applied now, since the guardrails
-    /// judged the whole plan.
-    pub fn hold(&self, hold: impl Fn(&Step) -> bool) -> (Plan, Vec<String>) {
+    /// Splits the plan for a staged rollout into the steps to apply now and those held back: the
+    /// steps `hold` selects and every step that depends on one of them, directly or not. Deletes
+    /// are held only when selected. Findings and leftovers go with the part applied now, since the
+    /// guardrails judged the whole plan.
+    pub fn hold(&self, hold: impl Fn(&Step) -> bool) -> (Plan, Plan) {
         let mut held: BTreeSet<&str> = self.steps.iter().filter(|s| hold(s)).map(|s| s.urn.as_str()).collect();
         // Steps come in dependency order, but a later pass catches any that do not.
         loop {
@@ -142,18 +142,21 @@ impl Plan {
                 break;
             }
         }
+        let (later, now): (Vec<Step>, Vec<Step>) =
+            self.steps.iter().cloned().partition(|s| held.contains(s.urn.as_str()));
         let now = Plan {
             stacks: self.stacks.clone(),
-            steps: self
-                .steps
-                .iter()
-                .filter(|s| !held.contains(s.urn.as_str()))
-                .cloned()
-                .collect(),
+            steps: now,
             findings: self.findings.clone(),
             leftovers: self.leftovers.clone(),
         };
-        (now, held.into_iter().map(str::to_string).collect())
+        let later = Plan {
+            stacks: self.stacks.clone(),
+            steps: later,
+            findings: Vec::new(),
+            leftovers: Vec::new(),
+        };
+        (now, later)
     }
 }
 
@@ -179,6 +182,12 @@ pub enum EngineError {
     /// The declarations refer to each other in a circle.
     #[error("the declarations form a cycle: {0}")]
     Cycle(String),
+    /// A step names a stack the engine was not given.
+    #[error("no stack `{0}` is selected")]
+    UnknownStack(String),
+    /// An operation's task ended abnormally.
+    #[error("an operation task failed: {0}")]
+    Task(String),
     /// An import was asked for something the engine cannot import.
     #[error("cannot import {what}: {reason}")]
     Import {
@@ -569,24 +578,28 @@ impl Engine {
                                 "this change replaces a protected resource; remove `protect` first or undo the change",
                             ));
                         }
-                        // The replacement is checked afresh, as apply will: a new generation gets
-                        // new auto-names, which dependants must see to plan their own changes.
-                        let fresh = client
-                            .check(rpc::CheckRequest {
-                                urn: declared.urn.clone(),
-                                olds: Some(encode_struct(&PropertyMap::new())),
-                                news: Some(encode_struct(&resolved)),
-                                random_seed: seed(&declared.urn, &old.id),
-                                name: declared.name.clone(),
-                                r#type: declared.token.clone(),
-                                ..Default::default()
-                            })
-                            .await
-                            .map_err(|status| provider_error("Check", status))?
-                            .into_inner();
-                        step.failures.extend(failures_of(fresh.failures));
-                        if step.failures.is_empty() {
-                            step.inputs = decode_optional(fresh.inputs.as_ref());
+                        // A create-first replacement is checked afresh, as apply will: a new
+                        // generation gets new auto-names, which dependants must see to plan their
+                        // own changes. (Delete-first keeps its name.)
+                        step.delete_before_replace = diff.delete_before_replace;
+                        if !step.delete_before_replace {
+                            let fresh = client
+                                .check(rpc::CheckRequest {
+                                    urn: declared.urn.clone(),
+                                    olds: Some(encode_struct(&PropertyMap::new())),
+                                    news: Some(encode_struct(&resolved)),
+                                    random_seed: seed(&declared.urn, &old.id),
+                                    name: declared.name.clone(),
+                                    r#type: declared.token.clone(),
+                                    ..Default::default()
+                                })
+                                .await
+                                .map_err(|status| provider_error("Check", status))?
+                                .into_inner();
+                            step.failures.extend(failures_of(fresh.failures));
+                            if step.failures.is_empty() {
+                                step.inputs = decode_optional(fresh.inputs.as_ref());
+                            }
                         }
                         preview_create(&mut client, &step).await?
                     } else {
@@ -683,6 +696,14 @@ impl Engine {
                 existing.id
             )));
         }
+        for (other_stack, other) in self.load_states()? {
+            if let Some(owner) = other.resources.iter().find(|r| r.token == declared.token && r.id == id) {
+                return Err(refuse(format!(
+                    "stack `{other_stack}` already manages it as {}; one resource, one owner",
+                    owner.urn
+                )));
+            }
+        }
         let mut client = hosts.client(&declared_stack.account, declared.package).await?;
         let read = client
             .read(rpc::ReadRequest {
@@ -753,11 +774,16 @@ impl Engine {
         // Replaced resources, deleted last: those an earlier run left, then this run's.
         let mut replaced: Vec<(String, ResourceState)> = plan.leftovers.iter().rev().cloned().collect();
         let mut running: JoinSet<(usize, Instant, Result<Outcome, String>)> = JoinSet::new();
+        let mut cleaned_up = false;
 
         loop {
             // Start every step whose dependencies finished well, as capacity allows.
             for (index, step) in plan.steps.iter().enumerate() {
                 if running.len() >= self.parallel || started.contains(&step.urn) {
+                    continue;
+                }
+                // Deletes come last, once everything else has moved off what they delete.
+                if step.operation == Operation::Delete && !cleaned_up {
                     continue;
                 }
                 let blockers = self.blockers(plan, step, &in_plan);
@@ -789,13 +815,13 @@ impl Engine {
                 }
                 let stack = self
                     .stack(&step.stack)
-                    .ok_or_else(|| EngineError::Cycle(format!("unknown stack {}", step.stack)))?;
+                    .ok_or_else(|| EngineError::UnknownStack(step.stack.clone()))?;
                 let client = hosts.client(&stack.account, &step.package).await?;
                 let lookup = |urn: &str, property: &str| outputs.get(urn).and_then(|o| o.get(property).cloned());
                 let resolved = step.declared.as_ref().map(|d| resolve(d, &lookup));
                 let state = states
                     .get_mut(&step.stack)
-                    .ok_or_else(|| EngineError::Cycle(format!("no state for {}", step.stack)))?;
+                    .ok_or_else(|| EngineError::UnknownStack(step.stack.clone()))?;
                 state.pending.push(PendingOperation {
                     urn: step.urn.clone(),
                     operation: format!("{:?}", step.operation).to_lowercase(),
@@ -820,14 +846,30 @@ impl Engine {
                     (index, started, job.run().await)
                 });
             }
-            let Some(joined) = running.join_next().await else { break };
-            let (index, began, result) =
-                joined.map_err(|e| EngineError::Cycle(format!("an operation task failed: {e}")))?;
+            let Some(joined) = running.join_next().await else {
+                if cleaned_up {
+                    break;
+                }
+                self.delete_replaced(
+                    plan,
+                    hosts,
+                    &mut states,
+                    &finished,
+                    &mut replaced,
+                    &mut report,
+                    progress,
+                )
+                .await?;
+                cleaned_up = true;
+                continue;
+            };
+            let (index, began, result) = joined.map_err(|e| EngineError::Task(e.to_string()))?;
             let step = &plan.steps[index];
             let state = states
                 .get_mut(&step.stack)
-                .ok_or_else(|| EngineError::Cycle(format!("no state for {}", step.stack)))?;
-            state.pending.retain(|p| p.urn != step.urn);
+                .ok_or_else(|| EngineError::UnknownStack(step.stack.clone()))?;
+            // The step's own entry ends; an earlier run's replaced resource stays journalled.
+            state.pending.retain(|p| p.urn != step.urn || p.replaced.is_some());
             let elapsed = began.elapsed().as_secs_f64();
             match result {
                 Ok(outcome) => {
@@ -904,30 +946,6 @@ impl Engine {
             self.store.save(state)?;
         }
 
-        // Replaced resources go last, dependants first, once everything has moved to the replacements.
-        for (stack_name, old) in replaced.into_iter().rev() {
-            let stack = self
-                .stack(&stack_name)
-                .ok_or_else(|| EngineError::Cycle(format!("unknown stack {stack_name}")))?;
-            let client = hosts.client(&stack.account, &old.package).await?;
-            let marker = format!("delete-replaced {}", old.id);
-            let urn = old.urn.clone();
-            let result = Job::delete_replaced(client, old).await;
-            let state = states
-                .get_mut(&stack_name)
-                .ok_or_else(|| EngineError::Cycle(format!("no state for {stack_name}")))?;
-            match result {
-                Ok(()) => {
-                    state.pending.retain(|p| !(p.urn == urn && p.operation == marker));
-                    let _ = writeln!(progress, "{stack_name}  - {urn}  replaced resource deleted");
-                }
-                Err(reason) => {
-                    let _ = writeln!(progress, "{stack_name}  - {urn}  failed: {reason}");
-                    report.failed.push((urn, reason));
-                }
-            }
-            self.store.save(state)?;
-        }
         Ok(report)
     }
 
@@ -1011,6 +1029,72 @@ impl Engine {
 
     /// The URNs that must finish before `step`: its dependencies (for deletes: its dependants, which
     /// must go first).
+    /// Deletes replaced resources (this run's and those earlier runs left), dependants first, once
+    /// everything that used them has moved to the replacement. One that something still uses (a
+    /// dependant failed, was skipped, or is not in this plan) stays journalled for a later run.
+    #[allow(clippy::too_many_arguments)]
+    async fn delete_replaced(
+        &self,
+        plan: &Plan,
+        hosts: &Hosts,
+        states: &mut BTreeMap<String, StackState>,
+        finished: &HashMap<String, bool>,
+        replaced: &mut Vec<(String, ResourceState)>,
+        report: &mut ApplyReport,
+        progress: &mut (dyn Write + Send),
+    ) -> Result<(), EngineError> {
+        // Dependants this plan deletes do not hold a replaced resource back: they go too.
+        let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
+        let deleted: BTreeSet<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.operation == Operation::Delete)
+            .map(|s| s.urn.as_str())
+            .collect();
+        for (stack_name, old) in std::mem::take(replaced).into_iter().rev() {
+            let still_used = states.values().flat_map(|s| s.resources.iter()).any(|r| {
+                r.dependencies.contains(&old.urn)
+                    && !deleted.contains(r.urn.as_str())
+                    && (!in_plan.contains(r.urn.as_str()) || finished.get(&r.urn) != Some(&true))
+            });
+            let dependant_failed = plan.steps.iter().any(|s| {
+                s.operation != Operation::Delete
+                    && s.dependencies.contains(&old.urn)
+                    && finished.get(&s.urn) != Some(&true)
+            });
+            if still_used || dependant_failed {
+                let _ = writeln!(
+                    progress,
+                    "{stack_name}  - {}  replaced resource {} kept: something may still use it; a later run deletes it",
+                    old.urn, old.id
+                );
+                continue;
+            }
+            let stack = self
+                .stack(&stack_name)
+                .ok_or_else(|| EngineError::UnknownStack(stack_name.clone()))?;
+            let client = hosts.client(&stack.account, &old.package).await?;
+            let marker = format!("delete-replaced {}", old.id);
+            let urn = old.urn.clone();
+            let result = Job::delete_replaced(client, old).await;
+            let state = states
+                .get_mut(&stack_name)
+                .ok_or_else(|| EngineError::UnknownStack(stack_name.clone()))?;
+            match result {
+                Ok(()) => {
+                    state.pending.retain(|p| !(p.urn == urn && p.operation == marker));
+                    let _ = writeln!(progress, "{stack_name}  - {urn}  replaced resource deleted");
+                }
+                Err(reason) => {
+                    let _ = writeln!(progress, "{stack_name}  - {urn}  failed: {reason}");
+                    report.failed.push((urn, reason));
+                }
+            }
+            self.store.save(state)?;
+        }
+        Ok(())
+    }
+
     fn blockers(&self, plan: &Plan, step: &Step, in_plan: &BTreeSet<&str>) -> Vec<String> {
         if step.operation == Operation::Delete {
             plan.steps

@@ -159,6 +159,15 @@ impl Stack {
         Ok(Resource { urn })
     }
 
+    /// A handle to resource `R` named `name` of this stack, which may be declared later (for
+    /// `depends_on` or references ahead of the declaration). The engine refuses a plan in which it
+    /// is never declared.
+    pub fn handle<R: ResourceType>(&self, name: &str) -> Resource {
+        Resource {
+            urn: self.urn(&R::token(), name),
+        }
+    }
+
     /// The URN of a resource of this stack.
     pub fn urn(&self, token: &str, name: &str) -> String {
         format!("urn:pulumi:{}::{}::{}::{}", self.name, self.project, token, name)

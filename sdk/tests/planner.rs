@@ -281,20 +281,14 @@ async fn holding_a_step_holds_everything_that_needs_it() {
     let engine = Engine::new(vec![dev, prod], store("hold"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
 
-    let (now, held) = plan.hold(|step| step.name == "model");
-    let now: Vec<&str> = now.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(now, vec!["network", "grant"]);
-    let held: Vec<&str> = held.iter().map(|u| u.rsplit("::").next().unwrap_or_default()).collect();
-    assert_eq!(held, vec!["endpoint", "model"]);
+    let (now, later) = plan.hold(|step| step.name == "model");
+    let names = |plan: &palisade::Plan| plan.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&now), vec!["network", "grant"]);
+    assert_eq!(names(&later), vec!["model", "endpoint"]);
 
     // Applying the part not held leaves the held resources for later, and they apply then.
-    let (first, held) = plan.hold(|step| step.name == "model");
-    assert!(engine.apply(&first, &hosts, &mut Vec::new()).await.expect("apply").ok());
-    let rest = palisade::Plan {
-        steps: plan.steps.iter().filter(|s| held.contains(&s.urn)).cloned().collect(),
-        ..plan.clone()
-    };
-    assert!(engine.apply(&rest, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    assert!(engine.apply(&now, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    assert!(engine.apply(&later, &hosts, &mut Vec::new()).await.expect("apply").ok());
     let again = engine.plan(&hosts, false).await.expect("plan");
     assert!(!again.has_changes());
 }
@@ -338,4 +332,82 @@ async fn a_replaced_resource_left_by_an_interrupted_run_is_deleted_by_the_next()
     assert!(state.pending.is_empty(), "{:?}", state.pending);
     assert_eq!(state.resources[0].id, "id-1", "the live resource is untouched");
     assert!(!engine.plan(&hosts, false).await.expect("plan").has_changes());
+}
+
+#[tokio::test]
+async fn a_replaced_resource_is_kept_while_a_dependant_failed_to_move_and_deletes_run_last() {
+    let (hosts, log) = hosts(&["dev"]).await;
+    let store = store("keep-replaced");
+    let declare = |key: &str, fail_update: bool, with_extra: bool| {
+        let mut dev = Stack::new("dev", account("dev", "111111111111"));
+        let mut base = thing("base");
+        base.replace_key = Some(key.into());
+        let base = dev.resource::<Thing>("base", base).expect("base");
+        let mut user = thing(&base.output("id"));
+        user.fail_update = Some(fail_update);
+        dev.resource::<Thing>("user", user).expect("user");
+        if with_extra {
+            dev.resource::<Thing>("extra", thing("x")).expect("extra");
+        }
+        Engine::new(vec![dev], store.clone())
+    };
+    let first = declare("1", false, true);
+    let plan = first.plan(&hosts, false).await.expect("plan");
+    assert!(first.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    log.clear();
+
+    // `base` is replaced, `user` fails to move onto the replacement, `extra` goes away: the old
+    // base stays (journalled), and the delete of `extra` runs after everything else.
+    let second = declare("2", true, false);
+    let plan = second.plan(&hosts, false).await.expect("plan");
+    let report = second.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let entries = log.entries();
+    assert_eq!(
+        entries.first().map(String::as_str),
+        Some("create base id-4"),
+        "{entries:?}"
+    );
+    assert_eq!(
+        entries.last().map(String::as_str),
+        Some("delete extra id-2"),
+        "{entries:?}"
+    );
+    assert!(!entries.iter().any(|e| e == "delete base id-1"), "{entries:?}");
+    let state = store.load("dev", "111111111111").expect("state");
+    assert!(
+        state.pending.iter().any(|p| p.operation == "delete-replaced id-1"),
+        "{:?}",
+        state.pending
+    );
+
+    // Once the dependant moves, the next run deletes the old base.
+    log.clear();
+    let third = declare("2", false, false);
+    let plan = third.plan(&hosts, false).await.expect("plan");
+    assert_eq!(plan.leftovers.len(), 1);
+    assert!(third.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+    assert_eq!(log.entries(), vec!["update user", "delete base id-1"]);
+}
+
+#[tokio::test]
+async fn import_refuses_a_resource_another_declaration_manages() {
+    let (hosts, _log) = hosts(&["dev"]).await;
+    let mut dev = Stack::new("dev", account("dev", "111111111111"));
+    dev.resource::<Thing>("owner", thing("x")).expect("owner");
+    dev.resource::<Thing>("newcomer", thing("x")).expect("newcomer");
+    let engine = Engine::new(vec![dev], store("import-owned"));
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    let (owner_first, _) = plan.hold(|s| s.name == "newcomer");
+    assert!(engine
+        .apply(&owner_first, &hosts, &mut Vec::new())
+        .await
+        .expect("apply")
+        .ok());
+    let error = engine
+        .import(&hosts, "dev", "newcomer", "id-1")
+        .await
+        .expect_err("id-1 belongs to owner");
+    assert!(error.to_string().contains("already manages it as"), "{error}");
+    assert!(error.to_string().contains("::owner"), "{error}");
 }

@@ -162,6 +162,15 @@ fn granted(policy: &Json) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every AWS principal every Allow statement of `policy` names, account roots included.
+fn principals(policy: &Json) -> BTreeSet<String> {
+    statements(policy)
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| strings(&s["Principal"]["AWS"]))
+        .collect()
+}
+
 /// The endpoint ids a Deny statement with an `aws:sourceVpce` condition admits, if there is one.
 fn vpce_deny(policy: &Json) -> Option<BTreeSet<String>> {
     statements(policy)
@@ -196,17 +205,26 @@ struct Run {
 }
 
 impl Run {
-    async fn deploy(&self, config: &Config) -> (Outcome, String) {
+    async fn deploy(&self, config: &Config, approve: bool) -> (Outcome, String) {
         let mut out = Vec::new();
         let options = Options {
             yes: true,
-            approve: true,
+            approve,
             waive: Vec::new(),
         };
         let outcome = promote::deploy(config, self.store.clone(), &self.hosts, &options, &mut out)
             .await
             .expect("deploy runs");
         (outcome, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    async fn refresh(&self, config: &Config) {
+        let release = promote::find_release(config, &self.hosts).await.expect("release");
+        let environment = declare(config, &release).expect("declares");
+        Engine::new(environment.stacks, self.store.clone())
+            .refresh(&self.hosts)
+            .await
+            .expect("refresh");
     }
 
     async fn plan(&self, config: &Config) -> Plan {
@@ -244,23 +262,43 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         hosts: Hosts::with_env(emulator.plugin_env()),
     };
 
-    // Deploy: everything, the smoke test against staging, and prod on approval.
-    let (outcome, output) = run.deploy(&run.config).await;
+    let dev = Aws::of(&emulator, DEFAULT_ACCOUNT).await;
+    let staging = Aws::of(&emulator, STAGING).await;
+    let prod = Aws::of(&emulator, PROD).await;
+    let endpoints = |aws: &Aws| {
+        let sagemaker = aws.sagemaker.clone();
+        async move {
+            let listed = sagemaker.list_endpoints().send().await.expect("ListEndpoints");
+            listed
+                .endpoints()
+                .iter()
+                .map(|e| e.endpoint_name().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Without approval: everything but prod's release, and the smoke test against staging.
+    let (outcome, output) = run.deploy(&run.config, false).await;
     assert!(outcome.ok, "{output}");
-    assert_eq!(outcome.smoke_tests.len(), 1, "{output}");
-    assert_eq!(outcome.smoke_tests[0].1, "mlops-staging");
-    assert_eq!(outcome.promoted, vec!["prod".to_string()], "{output}");
     assert!(output.contains("Previewing 3 stack(s): dev, staging, prod"), "{output}");
+    assert_eq!(outcome.smoke_tests.len(), 1, "{output}");
+    assert_eq!(outcome.smoke_tests[0].endpoint, "mlops-staging");
+    assert!(outcome.promoted.is_empty(), "{output}");
+    assert_eq!(outcome.awaiting_approval, vec!["prod".to_string()], "{output}");
+    assert_eq!(endpoints(&staging).await, vec!["mlops-staging".to_string()]);
+    assert!(endpoints(&prod).await.is_empty(), "prod was released without approval");
+
+    // Approved: prod gets the release, after staging's smoke test.
+    let (outcome, output) = run.deploy(&run.config, true).await;
+    assert!(outcome.ok, "{output}");
+    assert_eq!(outcome.promoted, vec!["prod".to_string()], "{output}");
     let smoke = output.find("== Smoke test").expect("smoke test ran");
     let promotion = output.find("== Promotion to prod").expect("promotion ran");
     assert!(
         smoke < promotion,
         "prod was promoted before staging's smoke test:\n{output}"
     );
-
-    let dev = Aws::of(&emulator, DEFAULT_ACCOUNT).await;
-    let staging = Aws::of(&emulator, STAGING).await;
-    let prod = Aws::of(&emulator, PROD).await;
+    assert_eq!(endpoints(&prod).await, vec!["mlops-prod".to_string()]);
 
     // Studio: VpcOnly, its storage encrypted with the customer key made for it.
     let domains = dev.sagemaker.list_domains().send().await.expect("ListDomains");
@@ -417,12 +455,14 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         .await
         .expect("GetModelPackageGroupPolicy");
     let group_policy: Json = serde_json::from_str(group_policy.resource_policy().unwrap_or_default()).expect("JSON");
-    let mut readers = execution_roles.clone();
-    readers.extend([
-        role_arn(STAGING, "mlops-deployment"),
-        role_arn(PROD, "mlops-deployment"),
-    ]);
-    assert_eq!(granted(&group_policy), readers, "{group_policy}");
+    assert_eq!(
+        principals(&group_policy),
+        BTreeSet::from([
+            format!("arn:aws:iam::{STAGING}:root"),
+            format!("arn:aws:iam::{PROD}:root")
+        ]),
+        "{group_policy}"
+    );
 
     // The targets: the released model in the VPC and isolated; encrypted endpoint configs; the
     // deployment role trusts dev and passes only the model execution role.
@@ -516,8 +556,52 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
             .collect::<Vec<_>>(),
         vec![("EndpointConfig", Operation::Replace), ("Endpoint", Operation::Update)],
     );
-    let (outcome, output) = run.deploy(&bigger).await;
+
+    // A release that fails staging's smoke test goes no further: staging's endpoint is gone (deleted
+    // behind Palisade's back), so the new prod configuration waits.
+    staging
+        .sagemaker
+        .delete_endpoint()
+        .endpoint_name("mlops-staging")
+        .send()
+        .await
+        .expect("DeleteEndpoint");
+    let (outcome, output) = run.deploy(&bigger, true).await;
+    assert!(!outcome.ok && outcome.promoted.is_empty(), "{output}");
+    assert!(
+        output.contains("failed:") && output.contains("nothing is promoted"),
+        "{output}"
+    );
+    assert!(!output.contains("== Promotion"), "{output}");
+    let prod_config = |aws: &Aws| {
+        let sagemaker = aws.sagemaker.clone();
+        async move {
+            let endpoint = sagemaker
+                .describe_endpoint()
+                .endpoint_name("mlops-prod")
+                .send()
+                .await
+                .expect("DescribeEndpoint");
+            let config = sagemaker
+                .describe_endpoint_config()
+                .endpoint_config_name(endpoint.endpoint_config_name().unwrap_or_default())
+                .send()
+                .await
+                .expect("DescribeEndpointConfig");
+            config.production_variants()[0].initial_instance_count()
+        }
+    };
+    assert_eq!(
+        prod_config(&prod).await,
+        Some(2),
+        "prod changed although the smoke test failed"
+    );
+
+    // Refresh notices the missing endpoint; the next run brings it back, tests it, and promotes.
+    run.refresh(&bigger).await;
+    let (outcome, output) = run.deploy(&bigger, true).await;
     assert!(outcome.ok && outcome.promoted == vec!["prod".to_string()], "{output}");
+    assert_eq!(endpoints(&staging).await, vec!["mlops-staging".to_string()]);
     let endpoint = prod
         .sagemaker
         .describe_endpoint()
@@ -544,16 +628,33 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     // Prod leaves the target list: dev's grants follow.
     let mut without_prod = bigger.clone();
     without_prod.targets.truncate(1);
-    let (outcome, output) = run.deploy(&without_prod).await;
+    let (outcome, output) = run.deploy(&without_prod, true).await;
     assert!(outcome.ok, "{output}");
     let staging_only = BTreeSet::from([role_arn(STAGING, "mlops-model-execution")]);
     let models_policy = dev.bucket_policy("mlops-models-123456789012").await;
     assert_eq!(granted(&models_policy), staging_only, "{models_policy}");
-    assert!(!vpce_deny(&models_policy)
-        .expect("deny")
-        .iter()
-        .any(|e| e.contains("prod")));
-    assert_eq!(granted(&dev.key_policy(&s3_key).await), staging_only);
+    assert_eq!(
+        vpce_deny(&models_policy).expect("deny"),
+        BTreeSet::from([dev_s3_endpoint.clone(), staging.vpc_endpoint_id("s3").await]),
+    );
+    let group_policy = dev
+        .sagemaker
+        .get_model_package_group_policy()
+        .model_package_group_name("mlops-models")
+        .send()
+        .await
+        .expect("GetModelPackageGroupPolicy");
+    let group_policy: Json = serde_json::from_str(group_policy.resource_policy().unwrap_or_default()).expect("JSON");
+    assert_eq!(
+        principals(&group_policy),
+        BTreeSet::from([format!("arn:aws:iam::{STAGING}:root")])
+    );
+    let key_policy = dev.key_policy(&s3_key).await;
+    assert_eq!(granted(&key_policy), staging_only);
+    assert_eq!(
+        vpce_deny(&key_policy).expect("key deny"),
+        BTreeSet::from([dev.vpc_endpoint_id("kms").await, staging.vpc_endpoint_id("kms").await]),
+    );
 
     // Destroy everything, prod included.
     let release = promote::find_release(&bigger, &run.hosts).await.expect("release");

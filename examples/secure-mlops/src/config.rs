@@ -124,8 +124,9 @@ pub struct TargetConfig {
     /// How many instances serve the endpoint.
     #[serde(default = "one")]
     pub instance_count: i32,
-    /// A release reaches this account only after an explicit approval (prod).
-    #[serde(default)]
+    /// A release reaches this account only after an explicit approval. On unless turned off, so
+    /// that a configuration that forgets it never releases unapproved.
+    #[serde(default = "enabled")]
     pub requires_approval: bool,
     /// A release is smoke-tested here before it goes further (staging).
     #[serde(default)]
@@ -146,6 +147,10 @@ fn default_instance_type() -> String {
 
 fn one() -> i32 {
     1
+}
+
+fn enabled() -> bool {
+    true
 }
 
 fn approved() -> String {
@@ -284,6 +289,12 @@ impl Config {
         accounts.extend(self.targets.iter().map(|t| (format!("targets.{}", t.name), &t.account)));
         let mut seen = BTreeSet::new();
         for (field, account) in &accounts {
+            if account.assume_role.is_some() && account.profile.is_some() {
+                return Err(invalid(
+                    format!("{field}.account"),
+                    "give either `assumeRole` or `profile`, not both",
+                ));
+            }
             let id = &account.account_id;
             if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
                 return Err(invalid(

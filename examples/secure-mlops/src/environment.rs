@@ -23,7 +23,7 @@ use palisade::security::{
 };
 use palisade::stack::DeclareError;
 use palisade::studio::{DefaultUserSettings, Domain, DomainArgs, UserProfile, UserProfileArgs};
-use palisade::{Resource, Stack};
+use palisade::{Options, Resource, Stack};
 use serde_json::Value as Json;
 
 use crate::config::{Config, NetworkConfig, TargetConfig};
@@ -32,17 +32,40 @@ use crate::config::{Config, NetworkConfig, TargetConfig};
 /// (reading its policy, say) from outside the network stays possible and nobody is locked out.
 pub const S3_DATA_ACTIONS: [&str; 4] = ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:ListBucket*"];
 
+/// What dev's SageMaker execution role may do in SageMaker.
+pub const SAGEMAKER_WORK: [&str; 18] = [
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:StopProcessingJob",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:CreateModel",
+    "sagemaker:DescribeModel",
+    "sagemaker:CreateModelPackage",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:ListModelPackages",
+    "sagemaker:AddTags",
+    "sagemaker:List*",
+    "sagemaker:Search",
+    "sagemaker:CreateExperiment",
+];
+
 /// The KMS actions that use a key's material; the VPC-endpoint deny covers these.
 pub const KMS_DATA_ACTIONS: [&str; 4] = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"];
 
-/// The release staging and prod deploy: a model package ARN, or a reference to the package dev
-/// registers in this very run.
+/// The release staging and prod deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Release {
     /// The newest approved package of dev's group, as found before planning.
     Approved(String),
-    /// No approved package exists yet: deploy the one dev registers now.
+    /// No approved package exists yet, and the one dev registers in this run is approved: deploy it.
     Registered,
+    /// Nothing approved: the targets get their network and roles, and no model.
+    Unapproved,
 }
 
 /// The declared stacks and the handles the promotion and summary need.
@@ -75,12 +98,14 @@ impl Network {
     }
 }
 
-/// What one target stack exposes to dev's policies.
-struct TargetGrants {
+/// A declared target stack and what it exposes to dev's policies.
+struct Target {
+    stack: Stack,
+    account_id: String,
     model_execution_role: String,
-    deployment_role: String,
     s3_endpoint: String,
     kms_endpoint: Option<String>,
+    endpoint_name: Option<String>,
 }
 
 /// The names shared between stacks.
@@ -136,6 +161,7 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
         "sagemaker-execution",
         execution_role(
             config,
+            &dev_id,
             &[&data_arn, &models_arn],
             &s3_key.output("arn"),
             &ebs_key.output("arn"),
@@ -181,34 +207,37 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     // The targets, each reading the released model from dev.
     let group_name = format!("{}-models", config.environment);
     let release_arn = match release {
-        Release::Approved(arn) => arn.clone(),
-        Release::Registered => marker(&dev.urn(&ModelPackage::token(), "release"), "modelPackageArn"),
+        Release::Approved(arn) => Some(arn.clone()),
+        Release::Registered => Some(marker(&dev.urn(&ModelPackage::token(), "release"), "modelPackageArn")),
+        Release::Unapproved => None,
     };
-    let mut stacks = Vec::new();
-    let mut grants = Vec::new();
-    let mut endpoints = BTreeMap::new();
-    for target in &config.targets {
-        let shared = SharedFromDev {
-            models_bucket_arn: &models_arn,
-            s3_key_arn: s3_key.output("arn"),
-            release: &release_arn,
-            dev_account_id: &dev_id,
-        };
-        let (stack, target_grants, endpoint) = declare_target(config, target, &shared)?;
-        stacks.push(stack);
-        grants.push(target_grants);
-        endpoints.insert(target.name.clone(), endpoint);
-    }
+    let shared = SharedFromDev {
+        models_bucket_arn: &models_arn,
+        s3_key_arn: s3_key.output("arn"),
+        release: release_arn.as_deref(),
+        dev_account_id: &dev_id,
+        // A target's model needs dev's grants in place first.
+        grants: vec![
+            dev.handle::<BucketPolicy>("models"),
+            dev.handle::<KmsKeyPolicy>("s3"),
+            dev.handle::<ModelPackageGroup>("models"),
+        ],
+    };
+    let targets = config
+        .targets
+        .iter()
+        .map(|target| declare_target(config, target, &shared))
+        .collect::<Result<Vec<Target>, DeclareError>>()?;
 
     // Dev's policies, which name every target.
-    let target_roles: Vec<String> = grants.iter().map(|g| g.model_execution_role.clone()).collect();
+    let target_roles: Vec<String> = targets.iter().map(|t| t.model_execution_role.clone()).collect();
     let mut s3_endpoints = vec![dev_s3_endpoint.output("vpcEndpointId")];
-    s3_endpoints.extend(grants.iter().map(|g| g.s3_endpoint.clone()));
+    s3_endpoints.extend(targets.iter().map(|t| t.s3_endpoint.clone()));
     let mut kms_endpoints = dev_kms_endpoints.clone();
-    kms_endpoints.extend(grants.iter().filter_map(|g| g.kms_endpoint.clone()));
+    kms_endpoints.extend(targets.iter().filter_map(|t| t.kms_endpoint.clone()));
 
     let mut statements = vec![
-        allow_account_to_manage_key(&dev_id),
+        Statement::allow_account_to_manage_key(&dev_id),
         deny_key_use_outside(&kms_endpoints),
     ];
     if !target_roles.is_empty() {
@@ -235,9 +264,11 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     };
     dev.resource::<BucketPolicy>("models", bucket_policy(&models, &s3_endpoints, cross_account_read))?;
 
-    let readers: Vec<String> = grants
+    // Creating a model from a package of another account is authorised for the caller, whichever
+    // role of the target account deploys; the target account's own IAM narrows that down.
+    let readers: Vec<String> = targets
         .iter()
-        .flat_map(|g| [g.deployment_role.clone(), g.model_execution_role.clone()])
+        .map(|t| palisade::security::policy_document::account_root_arn(&t.account_id))
         .collect();
     let group = dev.resource::<ModelPackageGroup>(
         "models",
@@ -262,7 +293,12 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
         },
     )?;
 
-    stacks.insert(0, dev);
+    let endpoints = targets
+        .iter()
+        .filter_map(|t| t.endpoint_name.clone().map(|e| (t.stack.name.clone(), e)))
+        .collect();
+    let mut stacks = vec![dev];
+    stacks.extend(targets.into_iter().map(|t| t.stack));
     Ok(Environment {
         stacks,
         model_package_group: group_name,
@@ -274,15 +310,14 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
 struct SharedFromDev<'a> {
     models_bucket_arn: &'a str,
     s3_key_arn: String,
-    release: &'a str,
+    /// The model package to deploy, if one is approved.
+    release: Option<&'a str>,
     dev_account_id: &'a str,
+    /// Dev's policies that grant the targets access to the release.
+    grants: Vec<Resource>,
 }
 
-fn declare_target(
-    config: &Config,
-    target: &TargetConfig,
-    dev: &SharedFromDev<'_>,
-) -> Result<(Stack, TargetGrants, String), DeclareError> {
+fn declare_target(config: &Config, target: &TargetConfig, dev: &SharedFromDev<'_>) -> Result<Target, DeclareError> {
     let account_id = target.account.account_id.clone();
     let mut stack = Stack::new(&target.name, config.target_account(target)).project(&config.environment);
     let net = network(&mut stack, config, &target.network)?;
@@ -310,8 +345,7 @@ fn declare_target(
 
     // The model execution role SageMaker assumes: reads the release from dev, writes logs, pulls
     // the image, and attaches to the VPC.
-    let mut execution =
-        RoleArgs::new(PolicyDocument::new([Statement::trust_service("sagemaker.amazonaws.com")]).to_json());
+    let mut execution = RoleArgs::new(PolicyDocument::new([trust_sagemaker(&account_id)]).to_json());
     execution.role_name = Some(role_name(config, "model-execution"));
     execution.description = Some("Assumed by SageMaker to serve the released model".into());
     execution.inline_policies.insert(
@@ -341,14 +375,67 @@ fn declare_target(
     deployment
         .inline_policies
         .insert("deploy".into(), deployment_policy(&execution.output("arn")));
-    let deployment = stack.resource::<Role>("deployment", deployment)?;
+    stack.resource::<Role>("deployment", deployment)?;
 
-    let model = stack.resource::<Model>(
+    let endpoint_name = match dev.release {
+        Some(release) => Some(serve_release(
+            &mut stack,
+            config,
+            target,
+            &Serving {
+                network: &net,
+                release,
+                execution_role: &execution,
+                storage_key: &storage_key,
+                capture: &capture,
+                grants: &dev.grants,
+            },
+        )?),
+        None => None,
+    };
+    Ok(Target {
+        stack,
+        account_id,
+        model_execution_role: execution.output("arn"),
+        s3_endpoint: s3_endpoint.output("vpcEndpointId"),
+        kms_endpoint: net.kms_endpoint_id(),
+        endpoint_name,
+    })
+}
+
+/// What serving the release in a target needs.
+struct Serving<'a> {
+    network: &'a Network,
+    release: &'a str,
+    execution_role: &'a Resource,
+    storage_key: &'a Resource,
+    capture: &'a Resource,
+    grants: &'a [Resource],
+}
+
+/// The release in a target: the Model (in the VPC, isolated, created once dev's grants are in
+/// place), its EndpointConfig (encrypted, with data capture) and the Endpoint. Returns the
+/// endpoint's name.
+fn serve_release(
+    stack: &mut Stack,
+    config: &Config,
+    target: &TargetConfig,
+    serving: &Serving<'_>,
+) -> Result<String, DeclareError> {
+    let Serving {
+        network: net,
+        release,
+        execution_role: execution,
+        storage_key,
+        capture,
+        grants,
+    } = serving;
+    let model = stack.resource_with::<Model>(
         "model",
         ModelArgs {
             model_name: None,
             execution_role_arn: execution.output("arn"),
-            model_package_arn: Some(dev.release.to_string()),
+            model_package_arn: Some(release.to_string()),
             image: None,
             model_data_url: None,
             environment: BTreeMap::new(),
@@ -356,6 +443,10 @@ fn declare_target(
             security_group_ids: vec![net.sagemaker.output("groupId")],
             enable_network_isolation: true,
             tags: BTreeMap::new(),
+        },
+        Options {
+            protect: false,
+            depends_on: grants.to_vec(),
         },
     )?;
     let endpoint_config = stack.resource::<EndpointConfig>(
@@ -388,13 +479,7 @@ fn declare_target(
         },
     )?;
 
-    let grants = TargetGrants {
-        model_execution_role: execution.output("arn"),
-        deployment_role: deployment.output("arn"),
-        s3_endpoint: s3_endpoint.output("vpcEndpointId"),
-        kms_endpoint: net.kms_endpoint_id(),
-    };
-    Ok((stack, grants, endpoint_name))
+    Ok(endpoint_name)
 }
 
 /// A private network: VPC, one private subnet per zone, their route table (with a route through
@@ -471,8 +556,9 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
     )?;
     route_tables.insert(0, private);
 
-    // SageMaker's group admits only itself; it may reach its own members and the endpoints (HTTPS
-    // inside the VPC).
+    // SageMaker's group admits only itself. Out, it reaches its members and HTTPS: with no route out
+    // of the VPC, that is the interface endpoints and S3 through its gateway endpoint (whose
+    // addresses are S3's public ranges, so the VPC's own range would not do).
     let members = rule("-1", 0, 0, "members of the group talk to each other").members();
     let sagemaker = stack.resource::<SecurityGroup>(
         "sagemaker",
@@ -483,7 +569,8 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
             ingress: vec![members.clone()],
             egress: vec![
                 members,
-                rule("tcp", 443, 443, "VPC endpoints").admitting_cidrs(vec![net.vpc_cidr.clone()]),
+                rule("tcp", 443, 443, "HTTPS to the VPC endpoints and S3's gateway endpoint")
+                    .admitting_cidrs(vec!["0.0.0.0/0".into()]),
             ],
             tags: BTreeMap::new(),
         },
@@ -603,15 +690,18 @@ fn s3_gateway_endpoint(
     )
 }
 
-/// The key policy statement that keeps a key manageable through the account's IAM.
-fn allow_account_to_manage_key(account_id: &str) -> Statement {
-    Statement::allow_account_to_manage_key(account_id)
-}
-
-/// Denies using a key's material except through `endpoints` (AWS services acting for a caller, such
-/// as S3 or EFS, are exempt).
+/// Denies using a key's material except through `endpoints`. AWS services are exempt: those acting
+/// for a caller (S3, EFS: `aws:ViaAWSService`), those acting as themselves
+/// (`aws:PrincipalIsAWSService`), and EC2's own role that decrypts EBS volumes when an instance
+/// starts.
 fn deny_key_use_outside(endpoints: &[String]) -> Statement {
     Statement::deny_outside_vpc_endpoints(KMS_DATA_ACTIONS, ["*"], endpoints.to_vec())
+        .with_condition("BoolIfExists", "aws:PrincipalIsAWSService", ["false"])
+        .with_condition(
+            "ArnNotLikeIfExists",
+            "aws:PrincipalArn",
+            ["arn:aws:iam::*:role/aws:ec2-infrastructure"],
+        )
 }
 
 /// A customer-managed key whose policy is set at creation: the account manages it, and its material
@@ -624,7 +714,7 @@ fn private_key(
     kms_endpoints: &[String],
 ) -> Result<Resource, DeclareError> {
     let mut key = KmsKeyArgs::new(description);
-    let mut statements = vec![allow_account_to_manage_key(account_id)];
+    let mut statements = vec![Statement::allow_account_to_manage_key(account_id)];
     if !kms_endpoints.is_empty() {
         statements.push(deny_key_use_outside(kms_endpoints));
     }
@@ -647,6 +737,15 @@ fn bucket_policy(bucket: &Resource, endpoints: &[String], grants: Vec<Statement>
     }
 }
 
+/// Lets SageMaker assume a role, only on behalf of the role's own account (no confused deputy).
+fn trust_sagemaker(account_id: &str) -> Statement {
+    Statement::trust_service("sagemaker.amazonaws.com").with_condition(
+        "StringEquals",
+        "aws:SourceAccount",
+        [account_id],
+    )
+}
+
 fn allow(sid: &str, actions: &[&str], resources: &[&str]) -> Statement {
     Statement::new(Effect::Allow)
         .with_sid(sid)
@@ -656,8 +755,8 @@ fn allow(sid: &str, actions: &[&str], resources: &[&str]) -> Statement {
 
 /// Dev's SageMaker execution role: the data and models buckets, the S3 and EBS keys, and no job or
 /// model outside the VPC.
-fn execution_role(config: &Config, buckets: &[&str], s3_key: &str, ebs_key: &str) -> RoleArgs {
-    let mut role = RoleArgs::new(PolicyDocument::new([Statement::trust_service("sagemaker.amazonaws.com")]).to_json());
+fn execution_role(config: &Config, account_id: &str, buckets: &[&str], s3_key: &str, ebs_key: &str) -> RoleArgs {
+    let mut role = RoleArgs::new(PolicyDocument::new([trust_sagemaker(account_id)]).to_json());
     role.role_name = Some(role_name(config, "sagemaker-execution"));
     role.description = Some("Assumed by Studio, jobs and pipelines in the dev account".into());
     let objects: Vec<String> = buckets.iter().map(|b| format!("{b}/*")).collect();
@@ -683,8 +782,20 @@ fn execution_role(config: &Config, buckets: &[&str], s3_key: &str, ebs_key: &str
             .with_resources([s3_key.to_string(), ebs_key.to_string()]),
     ]);
     role.inline_policies.insert("environment-data".into(), data.to_json());
-    let sagemaker = PolicyDocument::new([allow("UseSageMakerInTheVpc", &["sagemaker:*"], &["*"])])
-        .with(Statement::deny_sagemaker_without_vpc());
+    // The work of Studio users and pipelines: jobs, models and registering packages. Not approving
+    // them (UpdateModelPackage), not changing who may read the registry, not opening other users'
+    // Studio.
+    let own_arn =
+        palisade::security::policy_document::role_arn(account_id, "/", &role_name(config, "sagemaker-execution"));
+    let sagemaker = PolicyDocument::new([
+        allow("RunJobsAndRegisterModels", &SAGEMAKER_WORK, &["*"]),
+        allow("PassItselfToSageMaker", &["iam:PassRole"], &[&own_arn]).with_condition(
+            "StringEquals",
+            "iam:PassedToService",
+            ["sagemaker.amazonaws.com"],
+        ),
+    ])
+    .with(Statement::deny_sagemaker_without_vpc());
     role.inline_policies
         .insert("sagemaker-in-vpc".into(), sagemaker.to_json());
     role
@@ -813,8 +924,8 @@ fn deployment_policy(execution_role: &str) -> Json {
     .to_json()
 }
 
-/// The model package group's resource policy: the targets' roles may read the group and its
-/// packages (to create models from them), nothing more.
+/// The model package group's resource policy: the target accounts may read the group and its
+/// packages and create models from them, nothing more (no approving, no registering).
 fn model_group_policy(config: &Config, account_id: &str, group: &str, readers: Vec<String>) -> Json {
     let group_arn = format!(
         "arn:aws:sagemaker:{}:{account_id}:model-package-group/{group}",
@@ -831,6 +942,7 @@ fn model_group_policy(config: &Config, account_id: &str, group: &str, readers: V
             "sagemaker:DescribeModelPackageGroup",
             "sagemaker:DescribeModelPackage",
             "sagemaker:ListModelPackages",
+            "sagemaker:CreateModel",
         ])
         .with_resources([group_arn, packages_arn])])
     .to_json()
@@ -875,6 +987,17 @@ mod tests {
     }
 
     #[test]
+    fn without_an_approved_release_the_targets_serve_nothing() {
+        let environment = declare(&Config::local(), &Release::Unapproved).expect("declares");
+        assert!(environment.endpoints.is_empty());
+        for target in &environment.stacks[1..] {
+            let kinds = kinds(target);
+            assert!(kinds.contains(&"Role") && kinds.contains(&"Vpc"), "{kinds:?}");
+            assert!(!kinds.contains(&"Model") && !kinds.contains(&"Endpoint"), "{kinds:?}");
+        }
+    }
+
+    #[test]
     fn nat_mode_gives_dev_a_way_out() {
         let mut config = Config::local();
         config.dev.network.nat = Some(NatConfig {
@@ -907,15 +1030,14 @@ mod tests {
         config.targets.truncate(1);
         let staging_only = declare(&config, &approved).expect("declares");
         assert_eq!(staging_only.stacks.len(), 2);
-        for (kind, name) in [
-            ("BucketPolicy", "models"),
-            ("KmsKeyPolicy", "s3"),
-            ("ModelPackageGroup", "models"),
-        ] {
+        for (kind, name) in [("BucketPolicy", "models"), ("KmsKeyPolicy", "s3")] {
             let text = inputs_text(&staging_only.stacks[0], kind, name);
             assert!(text.contains("urn:pulumi:staging::"), "{kind}: {text}");
             assert!(!text.contains("urn:pulumi:prod::"), "{kind} still names prod: {text}");
         }
+        let group = inputs_text(&staging_only.stacks[0], "ModelPackageGroup", "models");
+        assert!(group.contains("arn:aws:iam::222222222222:root"), "{group}");
+        assert!(!group.contains("333333333333"), "the group still names prod: {group}");
         let model = inputs_text(&staging_only.stacks[1], "Model", "model");
         assert!(model.contains("model-package/mlops-models/1"), "{model}");
 

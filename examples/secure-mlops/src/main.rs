@@ -2,8 +2,9 @@
 //!
 //! `secure-mlops deploy [--yes] [--approve-prod] [--waive RULES]` previews every account, applies
 //! all but the gated promotions, smoke-tests staging, and promotes to prod when approved (flag or
-//! prompt). Every other command (`preview`, `up`, `destroy`, `refresh`, `graph`, with their flags)
-//! is the standard Palisade command line over the same stacks. `--config FILE` reads the
+//! prompt); `up` is the same command, so nothing reaches prod another way. The other commands
+//! (`preview`, `destroy`, `refresh`, `import`, `graph`, with their flags) are the standard Palisade
+//! command line over the same stacks. `--config FILE` reads the
 //! environment from JSON (see `environment.example.json`); without it, the local emulator's three
 //! accounts are used. `PALISADE_ENDPOINT` sends every call to a local emulator; state lives in
 //! `PALISADE_STATE_DIR` (default `.palisade`).
@@ -15,7 +16,7 @@ use palisade::{Hosts, StateStore};
 use secure_mlops::promote::{self, Options};
 use secure_mlops::{declare, Config};
 
-const USAGE: &str = "usage: secure-mlops [--config FILE] <deploy [--yes] [--approve-prod] [--waive RULES] | preview | up | destroy | refresh | graph> [flags]";
+const USAGE: &str = "usage: secure-mlops [--config FILE] <deploy|up [--yes] [--approve-prod] [--waive RULES] | preview | destroy | refresh | import | graph> [flags]";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,7 +58,7 @@ fn load_config(args: &mut Vec<String>) -> Result<Config, String> {
 async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
     let mut stdout = std::io::stdout();
     let hosts = Hosts::default();
-    let code = if args.first().map(String::as_str) == Some("deploy") {
+    let code = if matches!(args.first().map(String::as_str), Some("deploy" | "up")) {
         match deploy_options(&args[1..]) {
             Ok(options) => deploy(&config, store, &hosts, &options, &mut stdout).await,
             Err(message) => {
@@ -67,16 +68,14 @@ async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
         }
     } else {
         // The standard commands over the same stacks; the release is looked up as for a deploy.
-        match promote::find_release(&config, &hosts).await {
-            Ok(release) => match declare(&config, &release) {
-                Ok(environment) => palisade::cli::run(&args, environment.stacks, store, &mut stdout).await,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(message) => {
-                eprintln!("error: {message}");
+        let declared = match promote::find_release(&config, &hosts).await {
+            Ok(release) => declare(&config, &release).map_err(promote::PromoteError::from),
+            Err(error) => Err(error),
+        };
+        match declared {
+            Ok(environment) => palisade::cli::run(&args, environment.stacks, store, &mut stdout).await,
+            Err(error) => {
+                eprintln!("error: {error}");
                 ExitCode::FAILURE
             }
         }

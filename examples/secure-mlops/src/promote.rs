@@ -1,13 +1,14 @@
 //! The release flow: one preview across every account, then everything except the gated stages'
-//! release, a smoke test that invokes each smoke-tested endpoint, and the gated stages (prod) only
+//! changes, a smoke test that invokes each smoke-tested endpoint, and the gated stages (prod) only
 //! after an explicit approval.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
-use palisade::engine::{ApplyReport, Step};
+use palisade::engine::{ApplyReport, EngineError, Step};
 use palisade::render::write_plan;
-use palisade::{guardrails, Engine, Hosts, Operation, Plan, StateStore};
+use palisade::stack::DeclareError;
+use palisade::{guardrails, Engine, Hosts, Operation, StateStore};
 use serde_json::json;
 
 use crate::config::Config;
@@ -31,51 +32,79 @@ pub struct Options {
     pub waive: Vec<String>,
 }
 
+/// One smoke test that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeTest {
+    /// The stage (`staging`).
+    pub stage: String,
+    /// The endpoint invoked.
+    pub endpoint: String,
+    /// What it answered.
+    pub answer: String,
+}
+
 /// What a deployment did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// Whether every step that ran succeeded.
+    /// Whether every step that ran succeeded and every smoke test passed.
     pub ok: bool,
-    /// Smoke tests run: stage, endpoint, the answer.
-    pub smoke_tests: Vec<(String, String, String)>,
-    /// The stages promoted in this run (or already current).
+    /// The smoke tests that passed.
+    pub smoke_tests: Vec<SmokeTest>,
+    /// The gated stages that serve the release after this run.
     pub promoted: Vec<String>,
-    /// The stages waiting for approval.
+    /// The gated stages waiting for approval.
     pub awaiting_approval: Vec<String>,
 }
 
-/// Finds the release: dev's newest approved package, or (in an environment that has none yet) the
-/// package dev registers in this run.
-pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, String> {
+/// Why a deployment could not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// Planning, applying or a provider call failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The environment could not be declared.
+    #[error(transparent)]
+    Declare(#[from] DeclareError),
+    /// Writing the report failed.
+    #[error("writing the report: {0}")]
+    Io(#[from] io::Error),
+    /// The registry answered something unexpected.
+    #[error("{LATEST_APPROVED} answered without a modelPackageArn: {0}")]
+    Registry(String),
+}
+
+/// Finds the release: dev's newest approved package; in an environment that has none yet, the
+/// package dev registers in this run if the configuration approves it; otherwise none.
+pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, PromoteError> {
     let group = format!("{}-models", config.environment);
-    match hosts
+    let found = hosts
         .invoke(
             &config.dev_account(),
             LATEST_APPROVED,
             &json!({"modelPackageGroupName": group}),
         )
-        .await
-    {
+        .await;
+    match found {
         Ok(found) => match found["modelPackageArn"].as_str() {
             Some(arn) => Ok(Release::Approved(arn.to_string())),
-            None => Err(format!("{LATEST_APPROVED} answered without a modelPackageArn: {found}")),
+            None => Err(PromoteError::Registry(found.to_string())),
         },
-        Err(error) if error.is_not_found() => Ok(Release::Registered),
-        Err(error) => Err(format!("finding the release to deploy: {error}")),
+        Err(error) if error.is_not_found() && config.dev.model.approval_status == "Approved" => Ok(Release::Registered),
+        Err(error) if error.is_not_found() => Ok(Release::Unapproved),
+        Err(error) => Err(error.into()),
     }
 }
 
-/// The steps held for approval: changes of the release resources in stages that require it.
+/// The steps held for approval in a stage that requires it: the release (model, endpoint
+/// configuration, endpoint) and anything that would replace or delete a resource serving it.
 fn gated(config: &Config, step: &Step) -> bool {
     let requires_approval = config
         .targets
         .iter()
         .any(|t| t.name == step.stack && t.requires_approval);
-    requires_approval && step.package == "palisade-deploy" && step.operation != Operation::Same
-}
-
-fn io(error: std::io::Error) -> String {
-    error.to_string()
+    let release = step.package == palisade::deploy::PACKAGE;
+    let destructive = matches!(step.operation, Operation::Replace | Operation::Delete);
+    requires_approval && step.operation != Operation::Same && (release || destructive)
 }
 
 /// Runs the whole flow with state in `store`, writing to `out`.
@@ -85,25 +114,25 @@ pub async fn deploy(
     hosts: &Hosts,
     options: &Options,
     out: &mut (dyn Write + Send),
-) -> Result<Outcome, String> {
+) -> Result<Outcome, PromoteError> {
     let release = find_release(config, hosts).await?;
     match &release {
-        Release::Approved(arn) => writeln!(out, "Release: {arn} (newest approved in dev)").map_err(io)?,
-        Release::Registered => writeln!(
+        Release::Approved(arn) => writeln!(out, "Release: {arn} (newest approved in dev)")?,
+        Release::Registered => writeln!(out, "Release: the model package dev registers in this run")?,
+        Release::Unapproved => writeln!(
             out,
-            "Release: the model package dev registers in this run (none approved yet)"
-        )
-        .map_err(io)?,
+            "Release: none approved yet; the targets get their network and roles, no model"
+        )?,
     }
-    let Environment { stacks, endpoints, .. } = declare(config, &release).map_err(|e| e.to_string())?;
+    let Environment { stacks, endpoints, .. } = declare(config, &release)?;
     let engine = Engine::new(stacks, store);
-    let _locks = engine.lock().map_err(|e| e.to_string())?;
+    let _locks = engine.lock()?;
 
-    let plan = engine.plan(hosts, false).await.map_err(|e| e.to_string())?;
-    writeln!(out).map_err(io)?;
-    write_plan(out, &plan).map_err(io)?;
+    let plan = engine.plan(hosts, false).await?;
+    writeln!(out)?;
+    write_plan(out, &plan)?;
     if plan.failures().next().is_some() {
-        writeln!(out, "\nNothing was applied: fix the errors above first.").map_err(io)?;
+        writeln!(out, "\nNothing was applied: fix the errors above first.")?;
         return Ok(Outcome::default());
     }
     let blocking = guardrails::blocking(&plan.findings, &options.waive);
@@ -114,24 +143,23 @@ pub async fn deploy(
             "\nNothing was applied: the guardrails found {} error(s). Fix them, or waive rules deliberately with --waive {}",
             blocking.len(),
             rules.into_iter().collect::<Vec<_>>().join(",")
-        )
-        .map_err(io)?;
+        )?;
         return Ok(Outcome::default());
     }
 
-    let (now, held) = plan.hold(|step| gated(config, step));
+    let (now, promotion) = plan.hold(|step| gated(config, step));
     let mut outcome = Outcome {
         ok: true,
         ..Outcome::default()
     };
     if now.has_changes() {
         if !options.yes && !ask(out, "\nApply the changes above (all but the gated promotions)?")? {
-            writeln!(out, "Nothing was applied (pass --yes to apply without asking).").map_err(io)?;
+            writeln!(out, "Nothing was applied (pass --yes to apply without asking).")?;
             return Ok(Outcome::default());
         }
-        engine.record_waivers(&options.waive).map_err(|e| e.to_string())?;
-        writeln!(out, "\n== Applying").map_err(io)?;
-        let report = engine.apply(&now, hosts, out).await.map_err(|e| e.to_string())?;
+        engine.record_waivers(&options.waive)?;
+        writeln!(out, "\n== Applying")?;
+        let report = engine.apply(&now, hosts, out).await?;
         if !report_ok(out, &report)? {
             return Ok(Outcome::default());
         }
@@ -140,14 +168,18 @@ pub async fn deploy(
     // The smoke tests: each smoke-tested stage must answer before anything gated goes ahead.
     for target in config.targets.iter().filter(|t| t.smoke_test) {
         let Some(endpoint) = endpoints.get(&target.name) else {
+            writeln!(
+                out,
+                "\n== No smoke test in {}: no release is deployed there",
+                target.name
+            )?;
             continue;
         };
         writeln!(
             out,
             "\n== Smoke test: invoking {endpoint} in {} with a sample request",
             target.name
-        )
-        .map_err(io)?;
+        )?;
         let answer = hosts
             .invoke(
                 &config.target_account(target),
@@ -155,23 +187,29 @@ pub async fn deploy(
                 &json!({"endpointName": endpoint, "body": SAMPLE_PAYLOAD, "contentType": "application/json"}),
             )
             .await;
+        let body = match &answer {
+            Ok(answer) => answer["body"].as_str().unwrap_or_default().to_string(),
+            Err(_) => String::new(),
+        };
         match answer {
-            Ok(answer) if !answer["body"].as_str().unwrap_or_default().is_empty() => {
-                let body = answer["body"].as_str().unwrap_or_default().to_string();
-                writeln!(out, "passed: {} answered {body}", answer["invokedProductionVariant"]).map_err(io)?;
-                outcome.smoke_tests.push((target.name.clone(), endpoint.clone(), body));
+            Ok(answer) if !body.is_empty() => {
+                writeln!(out, "passed: {} answered {body}", answer["invokedProductionVariant"])?;
+                outcome.smoke_tests.push(SmokeTest {
+                    stage: target.name.clone(),
+                    endpoint: endpoint.clone(),
+                    answer: body,
+                });
             }
             Ok(answer) => {
                 writeln!(
                     out,
                     "failed: the endpoint answered with an empty body ({answer}); nothing is promoted"
-                )
-                .map_err(io)?;
+                )?;
                 outcome.ok = false;
                 return Ok(outcome);
             }
             Err(error) => {
-                writeln!(out, "failed: {error}; nothing is promoted").map_err(io)?;
+                writeln!(out, "failed: {error}; nothing is promoted")?;
                 outcome.ok = false;
                 return Ok(outcome);
             }
@@ -179,31 +217,25 @@ pub async fn deploy(
     }
 
     // The gated stages.
-    let gated_stages: BTreeSet<String> = config
+    let gated_stages: BTreeSet<&str> = config
         .targets
         .iter()
-        .filter(|t| t.requires_approval)
-        .map(|t| t.name.clone())
+        .filter(|t| t.requires_approval && endpoints.contains_key(&t.name))
+        .map(|t| t.name.as_str())
         .collect();
-    let promotion = Plan {
-        stacks: plan.stacks.clone(),
-        steps: plan.steps.iter().filter(|s| held.contains(&s.urn)).cloned().collect(),
-        findings: Vec::new(),
-        leftovers: Vec::new(),
-    };
-    if promotion.steps.is_empty() {
+    if !promotion.has_changes() {
         if !gated_stages.is_empty() {
-            let stages: Vec<&str> = gated_stages.iter().map(String::as_str).collect();
-            writeln!(out, "\n== {} already serves this release", stages.join(", ")).map_err(io)?;
+            let stages: Vec<&str> = gated_stages.iter().copied().collect();
+            writeln!(out, "\n== {} already serves this release", stages.join(", "))?;
         }
-        outcome.promoted.extend(gated_stages);
+        outcome.promoted = gated_stages.into_iter().map(str::to_string).collect();
         return Ok(outcome);
     }
     let stages: BTreeSet<String> = promotion.steps.iter().map(|s| s.stack.clone()).collect();
     let stages: Vec<String> = stages.into_iter().collect();
-    writeln!(out, "\n== Promotion to {}", stages.join(", ")).map_err(io)?;
+    writeln!(out, "\n== Promotion to {}", stages.join(", "))?;
     for step in &promotion.steps {
-        writeln!(out, "  {:?} {} ({})", step.operation, step.name, step.token).map_err(io)?;
+        writeln!(out, "  {:?} {} ({})", step.operation, step.name, step.token)?;
     }
     let approved = options.approve || ask(out, &format!("Promote the release to {}?", stages.join(", ")))?;
     if !approved {
@@ -211,12 +243,12 @@ pub async fn deploy(
             out,
             "Not promoted: run again with --approve-prod (or answer yes) to release to {}.",
             stages.join(", ")
-        )
-        .map_err(io)?;
+        )?;
         outcome.awaiting_approval = stages;
         return Ok(outcome);
     }
-    let report = engine.apply(&promotion, hosts, out).await.map_err(|e| e.to_string())?;
+    engine.record_waivers(&options.waive)?;
+    let report = engine.apply(&promotion, hosts, out).await?;
     outcome.ok = report_ok(out, &report)?;
     if outcome.ok {
         outcome.promoted = stages;
@@ -224,36 +256,35 @@ pub async fn deploy(
     Ok(outcome)
 }
 
-fn report_ok(out: &mut (dyn Write + Send), report: &ApplyReport) -> Result<bool, String> {
+fn report_ok(out: &mut (dyn Write + Send), report: &ApplyReport) -> io::Result<bool> {
     writeln!(
         out,
         "{} applied, {} failed, {} skipped",
         report.done.len(),
         report.failed.len(),
         report.skipped.len()
-    )
-    .map_err(io)?;
+    )?;
     for (urn, reason) in &report.failed {
-        writeln!(out, "  failed: {urn}: {reason}").map_err(io)?;
+        writeln!(out, "  failed: {urn}: {reason}")?;
     }
     Ok(report.ok())
 }
 
 /// Asks on the terminal; without one, the answer is no.
-fn ask(out: &mut (dyn Write + Send), question: &str) -> Result<bool, String> {
-    if !std::io::stdin().is_terminal() {
+fn ask(out: &mut (dyn Write + Send), question: &str) -> io::Result<bool> {
+    if !io::stdin().is_terminal() {
         return Ok(false);
     }
-    write!(out, "{question} [y/N] ").map_err(io)?;
-    out.flush().map_err(io)?;
+    write!(out, "{question} [y/N] ")?;
+    out.flush()?;
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(io)?;
+    io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "yes"))
 }
 
 /// A summary of what exists where, from the state.
-pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)) -> Result<(), String> {
-    writeln!(out, "\n== Summary").map_err(io)?;
+pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)) -> Result<(), PromoteError> {
+    writeln!(out, "\n== Summary")?;
     let mut accounts = vec![("dev".to_string(), config.dev.account.account_id.clone())];
     accounts.extend(
         config
@@ -262,7 +293,7 @@ pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)
             .map(|t| (t.name.clone(), t.account.account_id.clone())),
     );
     for (stack, account_id) in accounts {
-        let state = store.load(&stack, &account_id).map_err(|e| e.to_string())?;
+        let state = store.load(&stack, &account_id).map_err(EngineError::from)?;
         let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
         for resource in &state.resources {
             *kinds
@@ -276,8 +307,7 @@ pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)
             config.region,
             state.resources.len(),
             kinds.join(", ")
-        )
-        .map_err(io)?;
+        )?;
         for resource in state.resources.iter().filter(|r| r.token.ends_with(":Endpoint")) {
             writeln!(
                 out,
@@ -285,8 +315,7 @@ pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)
                 resource.outputs["endpointName"].as_str().unwrap_or_default(),
                 resource.outputs["endpointStatus"].as_str().unwrap_or_default(),
                 resource.outputs["endpointArn"].as_str().unwrap_or_default()
-            )
-            .map_err(io)?;
+            )?;
         }
     }
     Ok(())

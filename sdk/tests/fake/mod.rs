@@ -33,6 +33,8 @@ pub struct ThingArgs {
     pub fixed_name: Option<String>,
     /// Make Create fail.
     pub fail_create: Option<bool>,
+    /// Make Update fail.
+    pub fail_update: Option<bool>,
 }
 
 /// Its outputs.
@@ -208,6 +210,10 @@ impl ResourceProvider for Fake {
         let r = r.into_inner();
         let mut outputs = decode_optional(r.olds.as_ref());
         outputs.extend(decode_optional(r.news.as_ref()));
+        if outputs.get("failUpdate") == Some(&PropertyValue::Bool(true)) {
+            self.log.push(format!("update-failed {}", name(&r.urn)));
+            return Err(Status::internal("the fake was told to fail"));
+        }
         self.log.push(format!("update {}", name(&r.urn)));
         Ok(Response::new(rpc::UpdateResponse {
             properties: Some(encode_struct(&outputs)),
