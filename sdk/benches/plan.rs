@@ -97,10 +97,20 @@ fn main() {
             assert_eq!(plan.steps.len(), RESOURCES);
         }
         times.sort_by(f64::total_cmp);
+        let plan = engine.plan(&hosts, false).await.expect("plan");
+        let started = Instant::now();
+        let findings = palisade::guardrails::check(&plan, engine.stacks());
+        let guardrails = started.elapsed().as_secs_f64();
         println!("plan of {RESOURCES} unchanged resources (in-process provider over loopback gRPC)");
         println!(
             "  best {:.3} s, median {:.3} s, worst {:.3} s",
             times[0], times[1], times[2]
+        );
+        println!(
+            "  of which the guardrails ({} rules, {} findings): {:.1} ms",
+            palisade::guardrails::RULES.len(),
+            findings.len(),
+            guardrails * 1000.0
         );
         println!(
             "  peak RSS of the whole process (engine + fake provider): {:.1} MiB",

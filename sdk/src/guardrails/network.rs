@@ -110,6 +110,10 @@ fn endpoint_group_names(plan: &PlanView<'_>) -> Vec<String> {
 
 pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
+    if !matches!(r.kind(), "Domain" | "UserProfile" | "Model" | "SecurityGroup") {
+        return Verdict::Pass;
+    }
+    // Gathered only for the kinds concerned: gathering scans the whole plan.
     let names = sagemaker_group_names(s.plan);
     if matches!(r.kind(), "Domain" | "UserProfile" | "Model") {
         // A group the plan does not declare cannot be checked.
@@ -124,9 +128,6 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
             Some((_, group)) => Verdict::Undecided(format!("security group {group} is not known until apply")),
             None => Verdict::Pass,
         };
-    }
-    if !r.is("SecurityGroup") {
-        return Verdict::Pass;
     }
     let own = s.plan.output(r.urn(), "groupId");
     if !names.iter().any(|(_, group)| *group == own) {
