@@ -35,6 +35,65 @@ class QuietRequestHandler(MotoRequestHandler):
             super().log_request(*args, **kwargs)
 
 
+# Actions that change something, by the prefix of their name (query and JSON protocols).
+MUTATING_PREFIXES = (
+    "Create", "Delete", "Put", "Update", "Modify", "Attach", "Detach", "Associate", "Disassociate",
+    "Authorize", "Revoke", "Tag", "Untag", "Enable", "Disable", "Schedule", "Cancel", "Replace",
+    "Allocate", "Release", "Add", "Remove", "Set", "Reset", "Start", "Stop", "Register", "Deregister",
+)
+
+
+class RequestJournal:
+    """Extension `request_journal`: remembers every AWS request the emulator served, so that a test
+    can prove a run changed nothing. `GET /_palisade/requests` lists them (JSON); `DELETE` clears.
+
+    Each entry is `"<account-less service call>"`: the action of query and JSON protocol requests
+    (`ec2:CreateVpc`, `sagemaker:DescribeEndpoint`), or `s3:<METHOD> <path>?<query>` for S3's REST
+    calls, with `mutating` telling whether it changes anything."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.entries = []
+
+    def __call__(self, environ, start_response):
+        import io
+        import json
+        import urllib.parse
+
+        path = environ.get("PATH_INFO", "")
+        if path == "/_palisade/requests":
+            with self.lock:
+                if environ["REQUEST_METHOD"] == "DELETE":
+                    self.entries.clear()
+                body = json.dumps(self.entries).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        action = target.split(".")[-1] if target else ""
+        if not action:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace")) if raw[:1] != b"<" else {}
+            action = (form.get("Action") or query.get("Action") or [""])[0]
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
+        if not action and path.startswith("/endpoints/") and path.endswith("/invocations"):
+            action = "InvokeEndpoint"  # sagemaker-runtime's REST call: runs the model, changes nothing
+        if action:
+            entry = {"call": f"{service}:{action}", "mutating": action.startswith(MUTATING_PREFIXES)}
+        else:
+            method = environ["REQUEST_METHOD"]
+            query = environ.get("QUERY_STRING", "")
+            entry = {"call": f"{service}:{method} {path}?{query}", "mutating": method in ("PUT", "POST", "DELETE")}
+        if not path.startswith("/moto-api"):
+            with self.lock:
+                self.entries.append(entry)
+        return self.app(environ, start_response)
+
+
 def install_extensions() -> list[str]:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -65,8 +124,8 @@ def main() -> None:
     parser.add_argument("--no-stdin-watch", action="store_true", help="keep serving when stdin closes")
     options = parser.parse_args()
 
-    installed = install_extensions()
-    app = DomainDispatcherApplication(create_backend_app)
+    installed = install_extensions() + ["request_journal"]
+    app = RequestJournal(DomainDispatcherApplication(create_backend_app))
     server = make_server(options.host, options.port, app, threaded=True, request_handler=QuietRequestHandler)
     print(server.server_port, flush=True)
     print(f"moto listening on {options.host}:{server.server_port}; extensions: {installed or 'none'}", file=sys.stderr, flush=True)

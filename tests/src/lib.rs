@@ -90,6 +90,53 @@ impl Emulator {
         self.port
     }
 
+    /// The AWS calls the emulator served since it started or was last cleared, in order:
+    /// `(call, mutating)`, e.g. `("ec2:CreateVpc", true)` (the emulator's `request_journal`).
+    pub fn requests(&self) -> anyhow::Result<Vec<(String, bool)>> {
+        let entries: Json = serde_json::from_str(&self.journal("GET")?).context("the request journal is JSON")?;
+        Ok(entries
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["call"].as_str().unwrap_or_default().to_string(),
+                            e["mutating"].as_bool().unwrap_or(true),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Forgets the calls served so far.
+    pub fn clear_requests(&self) -> anyhow::Result<()> {
+        self.journal("DELETE").map(drop)
+    }
+
+    fn journal(&self, method: &str) -> anyhow::Result<String> {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).context("connecting to the emulator")?;
+        write!(
+            stream,
+            "{method} /_palisade/requests HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("the emulator's answer has no body")?;
+        if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+            bail!(
+                "the request journal answered {}",
+                head.lines().next().unwrap_or_default()
+            );
+        }
+        Ok(body.to_string())
+    }
+
     /// Environment for a provider plugin: fake static credentials, no instance metadata lookups, no
     /// shared config files from the machine.
     pub fn plugin_env(&self) -> Vec<(String, String)> {

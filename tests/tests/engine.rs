@@ -170,7 +170,8 @@ async fn up_again_update_and_destroy_across_two_accounts() {
         .collect();
     assert_eq!(ranges, vec!["10.10.0.0/16"]);
 
-    // Second up: nothing to do.
+    // Second up: nothing to do, and not one AWS call (Check and Diff need none).
+    emulator.clear_requests().expect("journal");
     let again = engine.plan(&hosts, false).await.expect("plan again");
     assert!(
         !again.has_changes(),
@@ -186,6 +187,8 @@ async fn up_again_update_and_destroy_across_two_accounts() {
         .await
         .expect("apply nothing");
     assert!(report.done.is_empty(), "a no-change apply made calls: {report:?}");
+    let calls = emulator.requests().expect("journal");
+    assert!(calls.is_empty(), "a second up called AWS: {calls:?}");
 
     // An update in one account: exactly one step changes.
     let changed = Engine::new(stacks(&emulator, 8443), store.clone());

@@ -538,9 +538,23 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         );
     }
 
-    // A second run changes nothing.
+    // A second run changes nothing: it plans no change, and AWS sees no call that changes anything
+    // (the release lookup and the smoke test only read and invoke).
     let plan = run.plan(&run.config).await;
     assert!(changes(&plan).is_empty(), "second run: {:?}", changes(&plan));
+    emulator.clear_requests().expect("journal");
+    let (outcome, output) = run.deploy(&run.config, true).await;
+    assert!(
+        outcome.ok && output.contains("prod already serves this release"),
+        "{output}"
+    );
+    let calls = emulator.requests().expect("journal");
+    assert!(
+        calls.iter().any(|(call, _)| call == "sagemaker:InvokeEndpoint"),
+        "{calls:?}"
+    );
+    let mutating: Vec<&String> = calls.iter().filter(|(_, m)| *m).map(|(c, _)| c).collect();
+    assert!(mutating.is_empty(), "a second run changed things: {mutating:?}");
 
     // Prod's instance count: only prod changes (a new endpoint config, and the endpoint moved onto it).
     let mut bigger = run.config.clone();
