@@ -269,15 +269,19 @@ async fn apply_locked(
     Ok(report.ok())
 }
 
-/// Asks on the terminal; without one, the answer is no.
 fn confirm(out: &mut (dyn Write + Send)) -> Result<bool, String> {
+    ask(out, "\nApply these changes?").map_err(|e| e.to_string())
+}
+
+/// Asks `question` on the terminal and waits for yes or no; without a terminal, the answer is no.
+pub fn ask(out: &mut (dyn Write + Send), question: &str) -> std::io::Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }
-    write!(out, "\nApply these changes? [y/N] ").map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| e.to_string())?;
+    write!(out, "{question} [y/N] ")?;
+    out.flush()?;
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+    std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "yes"))
 }
 

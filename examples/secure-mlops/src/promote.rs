@@ -3,8 +3,9 @@
 //! after an explicit approval.
 
 use std::collections::BTreeSet;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
+use palisade::cli::ask;
 use palisade::engine::{ApplyReport, EngineError, Step};
 use palisade::render::write_plan;
 use palisade::stack::DeclareError;
@@ -268,18 +269,6 @@ fn report_ok(out: &mut (dyn Write + Send), report: &ApplyReport) -> io::Result<b
         writeln!(out, "  failed: {urn}: {reason}")?;
     }
     Ok(report.ok())
-}
-
-/// Asks on the terminal; without one, the answer is no.
-fn ask(out: &mut (dyn Write + Send), question: &str) -> io::Result<bool> {
-    if !io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    write!(out, "{question} [y/N] ")?;
-    out.flush()?;
-    let mut answer = String::new();
-    io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "yes"))
 }
 
 /// A summary of what exists where, from the state.
