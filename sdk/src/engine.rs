@@ -799,7 +799,7 @@ impl Engine {
                         "{}  {} {}  skipped: {failed} failed",
                         step.stack,
                         symbol(step.operation),
-                        step.name
+                        step.label()
                     );
                     continue;
                 }
@@ -838,7 +838,7 @@ impl Engine {
                     "{}  {} {}  {}...",
                     step.stack,
                     symbol(step.operation),
-                    step.name,
+                    step.label(),
                     verb(step.operation)
                 );
                 running.spawn(async move {
@@ -927,7 +927,7 @@ impl Engine {
                         "{}  {} {}  {} ({elapsed:.1}s)",
                         step.stack,
                         symbol(step.operation),
-                        step.name,
+                        step.label(),
                         done_verb(step.operation)
                     );
                 }
@@ -938,7 +938,7 @@ impl Engine {
                         "{}  {} {}  failed: {reason}",
                         step.stack,
                         symbol(step.operation),
-                        step.name
+                        step.label()
                     );
                     report.failed.push((step.urn.clone(), reason));
                 }
@@ -1196,6 +1196,11 @@ impl Job {
 }
 
 impl Step {
+    /// `Kind name`, as progress lines show a step (`Bucket models`).
+    pub fn label(&self) -> String {
+        format!("{} {}", self.token.rsplit(':').next().unwrap_or_default(), self.name)
+    }
+
     fn placeholder(old: &ResourceState) -> Step {
         Step {
             stack: String::new(),
