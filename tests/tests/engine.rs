@@ -50,6 +50,7 @@ fn rule(port: i32, cidr: String) -> SecurityGroupRule {
         to_port: port,
         cidr_blocks: vec![cidr],
         security_group_ids: Vec::new(),
+        prefix_list_ids: Vec::new(),
         self_referencing: false,
         description: None,
     }

@@ -218,13 +218,13 @@ impl Run {
         (outcome, String::from_utf8_lossy(&out).into_owned())
     }
 
-    async fn refresh(&self, config: &Config) {
+    async fn refresh(&self, config: &Config) -> Vec<palisade::engine::Drift> {
         let release = promote::find_release(config, &self.hosts).await.expect("release");
         let environment = declare(config, &release).expect("declares");
         Engine::new(environment.stacks, self.store.clone())
             .refresh(&self.hosts)
             .await
-            .expect("refresh");
+            .expect("refresh")
     }
 
     async fn plan(&self, config: &Config) -> Plan {
@@ -397,6 +397,56 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
                 .expect("GetKeyRotationStatus");
             assert!(rotation.key_rotation_enabled(), "{name}: key {id} does not rotate");
         }
+    }
+
+    // SageMaker's group goes out only to its members, the VPC (interface endpoints) and S3's prefix
+    // list (the gateway endpoint): nothing to the internet at large.
+    for (name, account) in [("dev", &dev), ("staging", &staging), ("prod", &prod)] {
+        let vpc = account.our_vpcs().await.remove(0);
+        let groups = account
+            .ec2
+            .describe_security_groups()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc).build())
+            .send()
+            .await
+            .expect("DescribeSecurityGroups");
+        let sagemaker = groups
+            .security_groups()
+            .iter()
+            .find(|g| g.description() == Some("SageMaker Studio, jobs and models: members only"))
+            .unwrap_or_else(|| panic!("{name}: SageMaker's group"));
+        let s3_list = account
+            .ec2
+            .describe_managed_prefix_lists()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("prefix-list-name")
+                    .values(format!("com.amazonaws.{REGION}.s3"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeManagedPrefixLists");
+        let s3_list = s3_list.prefix_lists()[0]
+            .prefix_list_id()
+            .unwrap_or_default()
+            .to_string();
+        let egress = sagemaker.ip_permissions_egress();
+        let lists: Vec<&str> = egress
+            .iter()
+            .flat_map(|p| p.prefix_list_ids())
+            .filter_map(|l| l.prefix_list_id())
+            .collect();
+        assert_eq!(lists, vec![s3_list.as_str()], "{name}");
+        let ranges: Vec<&str> = egress
+            .iter()
+            .flat_map(|p| p.ip_ranges())
+            .filter_map(|r| r.cidr_ip())
+            .collect();
+        assert!(
+            !ranges.contains(&"0.0.0.0/0"),
+            "{name}: SageMaker may reach the internet: {ranges:?}"
+        );
     }
 
     // Buckets: SSE-KMS with the customer key, TLS only, data only through the VPC endpoints.
@@ -611,8 +661,18 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
         "prod changed although the smoke test failed"
     );
 
-    // Refresh notices the missing endpoint; the next run brings it back, tests it, and promotes.
-    run.refresh(&bigger).await;
+    // Refresh reads every resource back from AWS: all match the state except the missing endpoint.
+    // The next run brings it back, tests it, and promotes.
+    let drifts = run.refresh(&bigger).await;
+    let drifted: Vec<(&str, bool)> = drifts.iter().map(|d| (d.urn.as_str(), d.gone)).collect();
+    assert_eq!(
+        drifted,
+        vec![(
+            "urn:pulumi:staging::mlops::palisade-deploy:index:Endpoint::endpoint",
+            true
+        )],
+        "{drifts:?}"
+    );
     let (outcome, output) = run.deploy(&bigger, true).await;
     assert!(outcome.ok && outcome.promoted == vec!["prod".to_string()], "{output}");
     assert_eq!(endpoints(&staging).await, vec!["mlops-staging".to_string()]);

@@ -30,6 +30,7 @@ fn declare(stack: &mut Stack, region: &str) -> Result<(), palisade::stack::Decla
         to_port: 0,
         cidr_blocks: Vec::new(),
         security_group_ids: Vec::new(),
+        prefix_list_ids: Vec::new(),
         self_referencing: true,
         description: Some("members of the group talk to each other".into()),
     };

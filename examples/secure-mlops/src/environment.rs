@@ -154,7 +154,15 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     let data_arn = data.output("arn");
     let models_arn = models.output("arn");
 
-    let dev_s3_endpoint = s3_gateway_endpoint(&mut dev, config, &dev_network, &[data_arn.clone(), models_arn.clone()])?;
+    let dev_s3_endpoint = s3_gateway_endpoint(
+        &mut dev,
+        config,
+        &dev_network,
+        &[
+            bucket_name(config, "data", &dev_id),
+            bucket_name(config, "models", &dev_id),
+        ],
+    )?;
 
     // Roles of the dev account.
     let execution = dev.resource::<Role>(
@@ -213,6 +221,7 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     };
     let shared = SharedFromDev {
         models_bucket_arn: &models_arn,
+        models_bucket_name: bucket_name(config, "models", &dev_id),
         s3_key_arn: s3_key.output("arn"),
         release: release_arn.as_deref(),
         dev_account_id: &dev_id,
@@ -309,6 +318,7 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
 /// What a target reads from dev.
 struct SharedFromDev<'a> {
     models_bucket_arn: &'a str,
+    models_bucket_name: String,
     s3_key_arn: String,
     /// The model package to deploy, if one is approved.
     release: Option<&'a str>,
@@ -329,14 +339,15 @@ fn declare_target(config: &Config, target: &TargetConfig, dev: &SharedFromDev<'_
         &account_id,
         &kms_endpoints,
     )?;
+    let capture_name = bucket_name(config, &format!("{}-capture", target.name), &account_id);
     let mut capture = BucketArgs::new(storage_key.output("arn"));
-    capture.bucket = Some(bucket_name(config, &format!("{}-capture", target.name), &account_id));
+    capture.bucket = Some(capture_name.clone());
     let capture = stack.resource::<Bucket>("capture", capture)?;
     let s3_endpoint = s3_gateway_endpoint(
         &mut stack,
         config,
         &net,
-        &[dev.models_bucket_arn.to_string(), capture.output("arn")],
+        &[dev.models_bucket_name.clone(), capture_name],
     )?;
     stack.resource::<BucketPolicy>(
         "capture",
@@ -556,10 +567,11 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
     )?;
     route_tables.insert(0, private);
 
-    // SageMaker's group admits only itself. Out, it reaches its members and HTTPS: with no route out
-    // of the VPC, that is the interface endpoints and S3 through its gateway endpoint (whose
-    // addresses are S3's public ranges, so the VPC's own range would not do).
+    // SageMaker's group admits only itself. Out, it reaches its members, the interface endpoints
+    // (HTTPS inside the VPC) and S3 through the gateway endpoint (HTTPS to S3's prefix list; the
+    // gateway endpoint is declared with the buckets it admits, after this group).
     let members = rule("-1", 0, 0, "members of the group talk to each other").members();
+    let s3_prefix_list = stack.handle::<VpcEndpoint>("s3").output("prefixListId");
     let sagemaker = stack.resource::<SecurityGroup>(
         "sagemaker",
         SecurityGroupArgs {
@@ -569,8 +581,9 @@ fn network(stack: &mut Stack, config: &Config, net: &NetworkConfig) -> Result<Ne
             ingress: vec![members.clone()],
             egress: vec![
                 members,
-                rule("tcp", 443, 443, "HTTPS to the VPC endpoints and S3's gateway endpoint")
-                    .admitting_cidrs(vec!["0.0.0.0/0".into()]),
+                rule("tcp", 443, 443, "HTTPS to the interface endpoints").admitting_cidrs(vec![net.vpc_cidr.clone()]),
+                rule("tcp", 443, 443, "HTTPS to S3 through the gateway endpoint")
+                    .admitting_prefix_lists(vec![s3_prefix_list]),
             ],
             tags: BTreeMap::new(),
         },
@@ -628,6 +641,7 @@ fn rule(protocol: &str, from_port: i32, to_port: i32, description: &str) -> Secu
         to_port,
         cidr_blocks: Vec::new(),
         security_group_ids: Vec::new(),
+        prefix_list_ids: Vec::new(),
         self_referencing: false,
         description: Some(description.into()),
     }
@@ -637,6 +651,7 @@ trait RuleSource {
     fn members(self) -> Self;
     fn admitting_cidrs(self, cidrs: Vec<String>) -> Self;
     fn admitting_groups(self, groups: Vec<String>) -> Self;
+    fn admitting_prefix_lists(self, lists: Vec<String>) -> Self;
 }
 
 impl RuleSource for SecurityGroupRule {
@@ -654,18 +669,26 @@ impl RuleSource for SecurityGroupRule {
         self.security_group_ids = groups;
         self
     }
+
+    fn admitting_prefix_lists(mut self, lists: Vec<String>) -> Self {
+        self.prefix_list_ids = lists;
+        self
+    }
 }
 
 /// The S3 gateway endpoint: routes S3 through the private route tables and admits only `buckets`
 /// (and the regional bucket ECR keeps image layers in, which pulling an inference image needs).
+/// The buckets are named, not referenced: the endpoint comes before the buckets and everything that
+/// uses the network, SageMaker's security group included (it admits the endpoint's prefix list).
 fn s3_gateway_endpoint(
     stack: &mut Stack,
     config: &Config,
     net: &Network,
-    bucket_arns: &[String],
+    buckets: &[String],
 ) -> Result<Resource, DeclareError> {
-    let mut resources: Vec<String> = bucket_arns
+    let mut resources: Vec<String> = buckets
         .iter()
+        .map(|name| palisade::security::policy_document::bucket_arn(name))
         .flat_map(|arn| [arn.clone(), format!("{arn}/*")])
         .collect();
     resources.push(format!("arn:aws:s3:::prod-{}-starport-layer-bucket/*", config.region));

@@ -38,6 +38,10 @@ pub struct SecurityGroupRule {
     #[property(validate = validate::security_group_ids)]
     #[serde(default)]
     pub security_group_ids: Vec<String>,
+    /// Managed prefix lists (`pl-...`), e.g. the S3 gateway endpoint's (its `prefixListId`).
+    #[property(validate = prefix_list_ids)]
+    #[serde(default)]
+    pub prefix_list_ids: Vec<String>,
     /// Whether the rule admits the group itself (members talking to each other).
     #[serde(default, rename = "self")]
     pub self_referencing: bool,
@@ -110,10 +114,14 @@ impl ResourceType for SecurityGroup {
         for (direction, rules) in [("ingress", &inputs.ingress), ("egress", &inputs.egress)] {
             for (i, rule) in rules.iter().enumerate() {
                 let at = |field: &str| format!("{direction}[{i}]{field}");
-                if rule.cidr_blocks.is_empty() && rule.security_group_ids.is_empty() && !rule.self_referencing {
+                if rule.cidr_blocks.is_empty()
+                    && rule.security_group_ids.is_empty()
+                    && rule.prefix_list_ids.is_empty()
+                    && !rule.self_referencing
+                {
                     failures.push(CheckFailure::new(
                         at(""),
-                        "the rule admits nothing; give `cidrBlocks`, `securityGroupIds` or `self: true`",
+                        "the rule admits nothing; give `cidrBlocks`, `securityGroupIds`, `prefixListIds` or `self: true`",
                     ));
                 }
                 let protocol = normal_protocol(&rule.protocol);
@@ -139,6 +147,19 @@ fn protocol(value: &Json) -> Result<(), String> {
         _ => Err(format!(
             "{value} is not a protocol; expected `tcp`, `udp`, `icmp`, `icmpv6` or `-1` (all)"
         )),
+    }
+}
+
+fn prefix_list_ids(value: &Json) -> Result<(), String> {
+    let ids = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    match ids
+        .iter()
+        .find(|id| !id.as_str().is_some_and(|id| id.starts_with("pl-")))
+    {
+        Some(id) => Err(format!(
+            "{id} is not a prefix list id; expected `pl-...` (a VpcEndpoint's `prefixListId`)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -176,6 +197,8 @@ pub enum Peer {
     Group(String),
     /// The group itself.
     Itself,
+    /// A managed prefix list.
+    PrefixList(String),
 }
 
 /// One protocol, one port range, one peer: the unit AWS authorizes and revokes.
@@ -209,6 +232,7 @@ pub fn permissions(rules: &[SecurityGroupRule]) -> BTreeSet<Permission> {
             .iter()
             .map(|c| Peer::Cidr(c.clone()))
             .chain(rule.security_group_ids.iter().map(|g| Peer::Group(g.clone())))
+            .chain(rule.prefix_list_ids.iter().map(|p| Peer::PrefixList(p.clone())))
             .chain(rule.self_referencing.then_some(Peer::Itself));
         for peer in peers {
             out.insert(Permission {
@@ -248,6 +272,10 @@ pub fn rules_of(permissions: &BTreeSet<Permission>) -> Vec<SecurityGroupRule> {
                 Peer::Group(g) => vec![g.clone()],
                 _ => Vec::new(),
             },
+            prefix_list_ids: match &p.peer {
+                Peer::PrefixList(id) => vec![id.clone()],
+                _ => Vec::new(),
+            },
             self_referencing: p.peer == Peer::Itself,
             description: p.description.clone(),
         })
@@ -258,7 +286,7 @@ pub fn rules_of(permissions: &BTreeSet<Permission>) -> Vec<SecurityGroupRule> {
 mod lifecycle {
     use std::collections::BTreeSet;
 
-    use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType as Ec2ResourceType, UserIdGroupPair};
+    use aws_sdk_ec2::types::{IpPermission, IpRange, PrefixListId, ResourceType as Ec2ResourceType, UserIdGroupPair};
     use aws_sdk_ec2::Client;
     use palisade_provider_kit::prelude::*;
 
@@ -453,6 +481,12 @@ mod lifecycle {
                     range.description(),
                 );
             }
+            for list in permission.prefix_list_ids() {
+                add(
+                    Peer::PrefixList(list.prefix_list_id().unwrap_or_default().to_string()),
+                    list.description(),
+                );
+            }
             for pair in permission.user_id_group_pairs() {
                 let group = pair.group_id().unwrap_or_default();
                 let peer = if group == own_id {
@@ -485,6 +519,12 @@ mod lifecycle {
             Peer::Itself => builder.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(own_id)
+                    .set_description(description)
+                    .build(),
+            ),
+            Peer::PrefixList(id) => builder.prefix_list_ids(
+                PrefixListId::builder()
+                    .prefix_list_id(id)
                     .set_description(description)
                     .build(),
             ),
@@ -537,6 +577,7 @@ mod tests {
             to_port: to,
             cidr_blocks: cidrs.iter().map(|c| c.to_string()).collect(),
             security_group_ids: Vec::new(),
+            prefix_list_ids: Vec::new(),
             self_referencing: false,
             description: None,
         }
@@ -575,6 +616,19 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_list_is_a_peer_of_its_own() {
+        let mut to_s3 = rule("tcp", 443, 443, &[]);
+        to_s3.prefix_list_ids = vec!["pl-63a5400a".into()];
+        let atoms = permissions(std::slice::from_ref(&to_s3));
+        assert_eq!(atoms.len(), 1);
+        assert!(atoms.iter().all(|p| p.peer == Peer::PrefixList("pl-63a5400a".into())));
+        assert_eq!(rules_of(&atoms), vec![to_s3]);
+        assert!(prefix_list_ids(&serde_json::json!(["pl-1"])).is_ok());
+        let error = prefix_list_ids(&serde_json::json!(["sg-1"])).expect_err("not a prefix list");
+        assert!(error.contains("pl-"), "{error}");
+    }
+
+    #[test]
     fn validation_names_the_rule_at_fault() {
         let args = SecurityGroupArgs {
             group_name: Some("g".into()),
@@ -588,7 +642,7 @@ mod tests {
         assert_eq!(
             failures,
             vec![
-                "ingress[0]: the rule admits nothing; give `cidrBlocks`, `securityGroupIds` or `self: true`",
+                "ingress[0]: the rule admits nothing; give `cidrBlocks`, `securityGroupIds`, `prefixListIds` or `self: true`",
                 "ingress[1].toPort: `toPort` 400 is below `fromPort` 500",
                 "egress[0].fromPort: ports are 0 to 65535",
             ]

@@ -79,6 +79,10 @@ pub struct VpcEndpointState {
     pub dns_names: Vec<String>,
     /// The id of the account that owns the endpoint.
     pub owner_id: String,
+    /// For a gateway endpoint: the AWS-managed prefix list of its service (`pl-...`), which security
+    /// group rules name to admit traffic to it.
+    #[serde(default)]
+    pub prefix_list_id: Option<String>,
 }
 
 impl ResourceType for VpcEndpoint {
@@ -222,7 +226,15 @@ mod lifecycle {
             ctx: &Context,
             request: ReadRequest<VpcEndpointArgs, VpcEndpointState>,
         ) -> Result<Option<VpcEndpointState>> {
-            read(&ec2::client(ctx).await?, &request.id).await
+            let mut live = read(&ec2::client(ctx).await?, &request.id).await?;
+            // Private DNS means nothing for a gateway endpoint, whatever the API reports: keep
+            // what was declared, so it never shows as drift.
+            if let (Some(live), Some(declared)) = (live.as_mut(), request.inputs.as_ref()) {
+                if live.args.vpc_endpoint_type == "Gateway" {
+                    live.args.private_dns_enabled = declared.private_dns_enabled;
+                }
+            }
+            Ok(live)
         }
 
         async fn update(
@@ -335,6 +347,11 @@ mod lifecycle {
             .policy_document()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
             .filter(|document| !is_default_policy(document));
+        let gateway = endpoint.vpc_endpoint_type().is_some_and(|t| t.as_str() == "Gateway");
+        let prefix_list_id = match (gateway, endpoint.service_name()) {
+            (true, Some(service)) => prefix_list_of(ec2, service).await?,
+            _ => None,
+        };
         Ok(Some(VpcEndpointState {
             args: VpcEndpointArgs {
                 vpc_id: endpoint.vpc_id().unwrap_or_default().to_string(),
@@ -362,7 +379,28 @@ mod lifecycle {
                 .filter_map(|d| d.dns_name().map(str::to_string))
                 .collect(),
             owner_id: endpoint.owner_id().unwrap_or_default().to_string(),
+            prefix_list_id,
         }))
+    }
+
+    /// The AWS-managed prefix list named after `service` (`com.amazonaws.<region>.s3`).
+    async fn prefix_list_of(ec2: &Client, service: &str) -> Result<Option<String>> {
+        let lists = ec2
+            .describe_managed_prefix_lists()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("prefix-list-name")
+                    .values(service)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeManagedPrefixLists", e))?;
+        Ok(lists
+            .prefix_lists()
+            .first()
+            .and_then(|l| l.prefix_list_id())
+            .map(str::to_string))
     }
 }
 
