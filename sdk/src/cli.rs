@@ -163,12 +163,10 @@ async fn import(engine: &Engine, args: &Args, out: &mut (dyn Write + Send)) -> R
     let [name, id] = args.operands.as_slice() else {
         return Err("import needs a name and an id".into());
     };
+    // `--stack` has already narrowed the engine's stacks.
     let stack = match engine.stacks() {
         [only] => only.name.clone(),
-        _ => match args.stacks.as_deref() {
-            Some([one]) => one.clone(),
-            _ => return Err("import works on one stack: name it with --stack".into()),
-        },
+        _ => return Err("import works on one stack: name it with --stack".into()),
     };
     let hosts = Hosts::default();
     let imported = engine.import(&hosts, &stack, name, id).await;

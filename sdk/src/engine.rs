@@ -125,16 +125,32 @@ impl Plan {
     }
 
     /// Splits the plan for a staged rollout into the steps to apply now and those held back: the
-    /// steps `hold` selects and every step that depends on one of them, directly or not. Deletes
-    /// are held only when selected. Findings and leftovers go with the part applied now, since the
+    /// steps `hold` selects and every step that depends on one of them, directly or not, and the
+    /// deletes of whatever a held delete depends on. Findings and leftovers go with the part applied now, since the
     /// guardrails judged the whole plan.
     pub fn hold(&self, hold: impl Fn(&Step) -> bool) -> (Plan, Plan) {
         let mut held: BTreeSet<&str> = self.steps.iter().filter(|s| hold(s)).map(|s| s.urn.as_str()).collect();
+        // What needs a held step is held; so is what a held delete needs (it must outlive it).
         // Steps come in dependency order, but a later pass catches any that do not.
+        let deletes: BTreeSet<&str> = self
+            .steps
+            .iter()
+            .filter(|s| s.operation == Operation::Delete)
+            .map(|s| s.urn.as_str())
+            .collect();
         loop {
             let before = held.len();
-            for step in self.steps.iter().filter(|s| s.operation != Operation::Delete) {
-                if step.dependencies.iter().any(|d| held.contains(d.as_str())) {
+            for step in &self.steps {
+                if step.operation == Operation::Delete {
+                    if held.contains(step.urn.as_str()) {
+                        held.extend(
+                            step.dependencies
+                                .iter()
+                                .map(String::as_str)
+                                .filter(|d| deletes.contains(d)),
+                        );
+                    }
+                } else if step.dependencies.iter().any(|d| held.contains(d.as_str())) {
                     held.insert(&step.urn);
                 }
             }
@@ -581,7 +597,6 @@ impl Engine {
                         // A create-first replacement is checked afresh, as apply will: a new
                         // generation gets new auto-names, which dependants must see to plan their
                         // own changes. (Delete-first keeps its name.)
-                        step.delete_before_replace = diff.delete_before_replace;
                         if !step.delete_before_replace {
                             let fresh = client
                                 .check(rpc::CheckRequest {
@@ -1027,11 +1042,10 @@ impl Engine {
         Ok(drifts)
     }
 
-    /// The URNs that must finish before `step`: its dependencies (for deletes: its dependants, which
-    /// must go first).
     /// Deletes replaced resources (this run's and those earlier runs left), dependants first, once
-    /// everything that used them has moved to the replacement. One that something still uses (a
-    /// dependant failed, was skipped, or is not in this plan) stays journalled for a later run.
+    /// everything that used them has moved to the replacement. One that something may still use (a
+    /// dependant failed, was skipped, is held, or is itself still to be deleted) stays journalled,
+    /// and a later run deletes it.
     #[allow(clippy::too_many_arguments)]
     async fn delete_replaced(
         &self,
@@ -1043,18 +1057,12 @@ impl Engine {
         report: &mut ApplyReport,
         progress: &mut (dyn Write + Send),
     ) -> Result<(), EngineError> {
-        // Dependants this plan deletes do not hold a replaced resource back: they go too.
         let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
-        let deleted: BTreeSet<&str> = plan
-            .steps
-            .iter()
-            .filter(|s| s.operation == Operation::Delete)
-            .map(|s| s.urn.as_str())
-            .collect();
         for (stack_name, old) in std::mem::take(replaced).into_iter().rev() {
+            // A dependant this plan deletes has not gone yet (deletes come after this), and it may
+            // still use the old generation: that one waits for a later run.
             let still_used = states.values().flat_map(|s| s.resources.iter()).any(|r| {
                 r.dependencies.contains(&old.urn)
-                    && !deleted.contains(r.urn.as_str())
                     && (!in_plan.contains(r.urn.as_str()) || finished.get(&r.urn) != Some(&true))
             });
             let dependant_failed = plan.steps.iter().any(|s| {
@@ -1095,6 +1103,8 @@ impl Engine {
         Ok(())
     }
 
+    /// The URNs that must finish before `step`: its dependencies (for deletes: its dependants, which
+    /// must go first).
     fn blockers(&self, plan: &Plan, step: &Step, in_plan: &BTreeSet<&str>) -> Vec<String> {
         if step.operation == Operation::Delete {
             plan.steps

@@ -411,3 +411,28 @@ async fn import_refuses_a_resource_another_declaration_manages() {
     assert!(error.to_string().contains("already manages it as"), "{error}");
     assert!(error.to_string().contains("::owner"), "{error}");
 }
+
+#[tokio::test]
+async fn holding_a_delete_holds_the_deletes_of_what_it_needs() {
+    let (hosts, _log) = hosts(&["dev"]).await;
+    let store = store("hold-deletes");
+    let mut dev = Stack::new("dev", account("dev", "111111111111"));
+    let network = dev.resource::<Thing>("network", thing("vpc")).expect("network");
+    dev.resource::<Thing>("group", thing(&network.output("id")))
+        .expect("group");
+    dev.resource::<Thing>("other", thing("x")).expect("other");
+    let engine = Engine::new(vec![dev], store.clone());
+    let plan = engine.plan(&hosts, false).await.expect("plan");
+    assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
+
+    // Nothing declared any more: three deletes. Holding the group's holds the network's too, which
+    // must outlive it; the unrelated delete goes now.
+    let empty = Engine::new(vec![Stack::new("dev", account("dev", "111111111111"))], store);
+    let plan = empty.plan(&hosts, false).await.expect("plan");
+    let (now, later) = plan.hold(|step| step.name == "group");
+    let names = |plan: &palisade::Plan| plan.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&now), vec!["other"]);
+    let mut held = names(&later);
+    held.sort();
+    assert_eq!(held, vec!["group", "network"]);
+}

@@ -46,18 +46,21 @@ fn load_config(args: &mut Vec<String>) -> Result<Config, String> {
             args.drain(at..=at + 1);
             Config::from_file(&PathBuf::from(path)).map_err(|e| e.to_string())?
         }
-        None => Config::local(),
+        None => {
+            let local = Config::local();
+            local.validate().map_err(|e| e.to_string())?;
+            local
+        }
     };
     if let Ok(endpoint) = std::env::var("PALISADE_ENDPOINT") {
         config.endpoint = Some(endpoint);
     }
-    config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
 
 async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
     let mut stdout = std::io::stdout();
-    let hosts = Hosts::default();
+    let mut hosts = Hosts::default();
     let code = if matches!(args.first().map(String::as_str), Some("deploy" | "up")) {
         match deploy_options(&args[1..]) {
             Ok(options) => deploy(&config, store, &hosts, &options, &mut stdout).await,
@@ -68,7 +71,10 @@ async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
         }
     } else {
         // The standard commands over the same stacks; the release is looked up as for a deploy.
-        let declared = match promote::find_release(&config, &hosts).await {
+        // The release lookup's provider is not needed by the command, which starts its own.
+        let found = promote::find_release(&config, &hosts).await;
+        std::mem::take(&mut hosts).stop().await;
+        let declared = match found {
             Ok(release) => declare(&config, &release).map_err(promote::PromoteError::from),
             Err(error) => Err(error),
         };
