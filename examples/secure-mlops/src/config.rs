@@ -336,6 +336,11 @@ impl Config {
         Ok(())
     }
 
+    /// The name of dev's model package group, where releases are registered and approved.
+    pub fn model_package_group(&self) -> String {
+        format!("{}-models", self.environment)
+    }
+
     /// The dev account as the SDK reaches it.
     pub fn dev_account(&self) -> Account {
         self.account("dev", &self.dev.account)

@@ -213,7 +213,7 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
     }
 
     // The targets, each reading the released model from dev.
-    let group_name = format!("{}-models", config.environment);
+    let group_name = config.model_package_group();
     let release_arn = match release {
         Release::Approved(arn) => Some(arn.clone()),
         Release::Registered => Some(marker(&dev.urn(&ModelPackage::token(), "release"), "modelPackageArn")),

@@ -77,7 +77,7 @@ pub enum PromoteError {
 /// Finds the release: dev's newest approved package; in an environment that has none yet, the
 /// package dev registers in this run if the configuration approves it; otherwise none.
 pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, PromoteError> {
-    let group = format!("{}-models", config.environment);
+    let group = config.model_package_group();
     let found = hosts
         .invoke(
             &config.dev_account(),
