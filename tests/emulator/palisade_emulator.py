@@ -10,10 +10,13 @@ for. Remove an extension when moto gains the operations it adds.
 
 import argparse
 import importlib
+import io
+import json
 import os
 import pkgutil
 import sys
 import threading
+import urllib.parse
 
 # Must be set before moto is imported: IAM's AWS-managed policies exist, as they do in AWS.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -57,10 +60,6 @@ class RequestJournal:
         self.entries = []
 
     def __call__(self, environ, start_response):
-        import io
-        import json
-        import urllib.parse
-
         path = environ.get("PATH_INFO", "")
         if path == "/_palisade/requests":
             with self.lock:
@@ -76,7 +75,8 @@ class RequestJournal:
         action = target.split(".")[-1] if target else ""
         if not action:
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace")) if raw[:1] != b"<" else {}
+            urlencoded = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace")) if urlencoded else {}
             action = (form.get("Action") or query.get("Action") or [""])[0]
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
@@ -128,7 +128,7 @@ def main() -> None:
     app = RequestJournal(DomainDispatcherApplication(create_backend_app))
     server = make_server(options.host, options.port, app, threaded=True, request_handler=QuietRequestHandler)
     print(server.server_port, flush=True)
-    print(f"moto listening on {options.host}:{server.server_port}; extensions: {installed or 'none'}", file=sys.stderr, flush=True)
+    print(f"moto listening on {options.host}:{server.server_port}; extensions: {installed}", file=sys.stderr, flush=True)
     if not options.no_stdin_watch:
         threading.Thread(target=watch_stdin, args=(server,), daemon=True).start()
     server.serve_forever()
