@@ -592,6 +592,11 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     // (the release lookup and the smoke test only read and invoke).
     let plan = run.plan(&run.config).await;
     assert!(changes(&plan).is_empty(), "second run: {:?}", changes(&plan));
+    let so_far = emulator.requests().expect("journal");
+    assert!(
+        so_far.contains(&("ec2:CreateVpc".to_string(), true)),
+        "the journal missed the creates"
+    );
     emulator.clear_requests().expect("journal");
     let (outcome, output) = run.deploy(&run.config, true).await;
     assert!(
