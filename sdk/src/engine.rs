@@ -904,16 +904,7 @@ impl Engine {
                                 operation: format!("delete-replaced {}", old.id),
                                 replaced: Some((*old).clone()),
                             });
-                            state.upsert(ResourceState {
-                                urn: step.urn.clone(),
-                                token: step.token.clone(),
-                                package: step.package.clone(),
-                                id,
-                                inputs: to_wire_json(&inputs),
-                                outputs: to_wire_json(&new_outputs),
-                                dependencies: step.dependencies.clone(),
-                                protect: step.protect,
-                            });
+                            state.upsert(step.written(id, &inputs, &new_outputs));
                             outputs.insert(step.urn.clone(), new_outputs);
                             replaced.push((step.stack.clone(), *old));
                         }
@@ -922,16 +913,7 @@ impl Engine {
                             inputs,
                             outputs: new_outputs,
                         } => {
-                            state.upsert(ResourceState {
-                                urn: step.urn.clone(),
-                                token: step.token.clone(),
-                                package: step.package.clone(),
-                                id,
-                                inputs: to_wire_json(&inputs),
-                                outputs: to_wire_json(&new_outputs),
-                                dependencies: step.dependencies.clone(),
-                                protect: step.protect,
-                            });
+                            state.upsert(step.written(id, &inputs, &new_outputs));
                             outputs.insert(step.urn.clone(), new_outputs);
                         }
                     }
@@ -1206,6 +1188,20 @@ impl Job {
 }
 
 impl Step {
+    /// The state of this step's resource once written with `id`, `inputs` and `outputs`.
+    fn written(&self, id: String, inputs: &PropertyMap, outputs: &PropertyMap) -> ResourceState {
+        ResourceState {
+            urn: self.urn.clone(),
+            token: self.token.clone(),
+            package: self.package.clone(),
+            id,
+            inputs: to_wire_json(inputs),
+            outputs: to_wire_json(outputs),
+            dependencies: self.dependencies.clone(),
+            protect: self.protect,
+        }
+    }
+
     /// `Kind name`, as progress lines show a step (`Bucket models`).
     pub fn label(&self) -> String {
         format!("{} {}", self.token.rsplit(':').next().unwrap_or_default(), self.name)
