@@ -166,7 +166,7 @@ pub(crate) mod lifecycle {
                 return Ok(());
             }
             ctx.wait_until(&format!("endpoint {} to be deleted", request.id), || async {
-                Ok(match status(&sm, &request.id).await? {
+                Ok(match sagemaker::endpoint_status(&sm, &request.id).await? {
                     None => Progress::Done(()),
                     Some((state, _)) => Progress::Pending(state.as_str().to_string()),
                 })
@@ -190,7 +190,7 @@ pub(crate) mod lifecycle {
     /// as is an endpoint that disappears while we wait.
     pub(crate) async fn wait_in_service(sm: &Client, ctx: &Context, name: &str) -> Result<()> {
         ctx.wait_until(&format!("endpoint {name} to be InService"), || async {
-            match status(sm, name).await? {
+            match sagemaker::endpoint_status(sm, name).await? {
                 Some((EndpointStatus::InService, _)) => Ok(Progress::Done(())),
                 Some((EndpointStatus::Failed, reason)) => Err(ProviderError::Failed {
                     kind: "endpoint",
@@ -206,22 +206,6 @@ pub(crate) mod lifecycle {
             }
         })
         .await
-    }
-
-    /// The endpoint's status and failure reason; `None` when it does not exist.
-    async fn status(sm: &Client, name: &str) -> Result<Option<(EndpointStatus, Option<String>)>> {
-        let described = sm
-            .describe_endpoint()
-            .endpoint_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeEndpoint", e));
-        Ok(sagemaker::gone(described)?.map(|e| {
-            (
-                e.endpoint_status().cloned().unwrap_or(EndpointStatus::Creating),
-                e.failure_reason().filter(|r| !r.is_empty()).map(str::to_string),
-            )
-        }))
     }
 
     async fn read(sm: &Client, name: &str) -> Result<Option<EndpointState>> {

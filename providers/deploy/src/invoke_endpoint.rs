@@ -64,18 +64,13 @@ mod lifecycle {
         async fn invoke(&self, ctx: &Context, args: InvokeEndpointArgs) -> Result<InvokeEndpointResult> {
             let sm = sagemaker::client(ctx).await?;
             let name = &args.endpoint_name;
-            let described = sagemaker::gone(
-                sm.describe_endpoint()
-                    .endpoint_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DescribeEndpoint", e)),
-            )?
-            .ok_or_else(|| ProviderError::NotFound {
-                kind: "endpoint",
-                id: name.clone(),
-            })?;
-            let status = described.endpoint_status().cloned().unwrap_or(EndpointStatus::Creating);
+            let (status, failure) =
+                sagemaker::endpoint_status(&sm, name)
+                    .await?
+                    .ok_or_else(|| ProviderError::NotFound {
+                        kind: "endpoint",
+                        id: name.clone(),
+                    })?;
             if status != EndpointStatus::InService {
                 return Err(ProviderError::Failed {
                     kind: "endpoint",
@@ -83,7 +78,7 @@ mod lifecycle {
                     state: status.as_str().to_string(),
                     reason: format!(
                         "it must be InService to answer; SageMaker's failure reason: {}",
-                        described.failure_reason().unwrap_or("none given")
+                        failure.as_deref().unwrap_or("none given")
                     ),
                 });
             }

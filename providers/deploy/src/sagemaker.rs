@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sagemaker::types::Tag;
+use aws_sdk_sagemaker::types::{EndpointStatus, Tag};
 use aws_sdk_sagemaker::Client;
 use palisade_provider_kit::prelude::*;
 use palisade_provider_kit::tags::{user_tags, URN_TAG};
@@ -116,6 +116,22 @@ pub(crate) async fn update_tags(
             .map_err(|e| aws_error("AddTags", e))?;
     }
     Ok(())
+}
+
+/// An endpoint's status and failure reason; `None` when it does not exist.
+pub(crate) async fn endpoint_status(sm: &Client, name: &str) -> Result<Option<(EndpointStatus, Option<String>)>> {
+    let described = sm
+        .describe_endpoint()
+        .endpoint_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeEndpoint", e));
+    Ok(gone(described)?.map(|e| {
+        (
+            e.endpoint_status().cloned().unwrap_or(EndpointStatus::Creating),
+            e.failure_reason().filter(|r| !r.is_empty()).map(str::to_string),
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub struct SecurityGroupRule {
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     /// Managed prefix lists (`pl-...`), e.g. the S3 gateway endpoint's (its `prefixListId`).
-    #[property(validate = prefix_list_ids)]
+    #[property(validate = validate::prefix_list_ids)]
     #[serde(default)]
     pub prefix_list_ids: Vec<String>,
     /// Whether the rule admits the group itself (members talking to each other).
@@ -147,19 +147,6 @@ fn protocol(value: &Json) -> Result<(), String> {
         _ => Err(format!(
             "{value} is not a protocol; expected `tcp`, `udp`, `icmp`, `icmpv6` or `-1` (all)"
         )),
-    }
-}
-
-fn prefix_list_ids(value: &Json) -> Result<(), String> {
-    let ids = value.as_array().map(Vec::as_slice).unwrap_or_default();
-    match ids
-        .iter()
-        .find(|id| !id.as_str().is_some_and(|id| id.starts_with("pl-")))
-    {
-        Some(id) => Err(format!(
-            "{id} is not a prefix list id; expected `pl-...` (a VpcEndpoint's `prefixListId`)"
-        )),
-        None => Ok(()),
     }
 }
 
@@ -623,8 +610,8 @@ mod tests {
         assert_eq!(atoms.len(), 1);
         assert!(atoms.iter().all(|p| p.peer == Peer::PrefixList("pl-63a5400a".into())));
         assert_eq!(rules_of(&atoms), vec![to_s3]);
-        assert!(prefix_list_ids(&serde_json::json!(["pl-1"])).is_ok());
-        let error = prefix_list_ids(&serde_json::json!(["sg-1"])).expect_err("not a prefix list");
+        assert!(validate::prefix_list_ids(&serde_json::json!(["pl-1"])).is_ok());
+        let error = validate::prefix_list_ids(&serde_json::json!(["sg-1"])).expect_err("not a prefix list");
         assert!(error.contains("pl-"), "{error}");
     }
 

@@ -110,6 +110,11 @@ pub fn security_group_ids(value: &Json) -> Result<(), String> {
     each(value, |v| resource_id(v, "sg-", "a security group"))
 }
 
+/// A list of managed prefix list ids (`pl-...`).
+pub fn prefix_list_ids(value: &Json) -> Result<(), String> {
+    each(value, |v| resource_id(v, "pl-", "a prefix list"))
+}
+
 /// A list of route table ids (`rtb-...`).
 pub fn route_table_ids(value: &Json) -> Result<(), String> {
     each(value, |v| resource_id(v, "rtb-", "a route table"))
