@@ -1,0 +1,12 @@
+//! Every workspace-level integration test, as one binary: the AWS SDK crates are linked once, not once
+//! per file.
+
+mod conformance;
+mod deploy;
+mod engine;
+mod network;
+mod pulumi_yaml;
+mod schema;
+mod secure_mlops;
+mod security;
+mod studio;
