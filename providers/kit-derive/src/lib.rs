@@ -14,7 +14,10 @@
 //! - `validate = path`: `fn(&serde_json::Value) -> Result<(), String>`, the reason says what is expected;
 //! - `name = "wireName"`: overrides the camelCase wire name derived from the field name.
 //!
-//! A field is required unless its type is `Option<_>` or it has `#[serde(default)]`.
+//! A field is required unless its type is `Option<_>` or it has `#[serde(default)]`. A field's serde
+//! default (`#[serde(default)]` or `#[serde(default = "path")]`) is part of its declaration, so that
+//! Check fills it in property by property even while other inputs are unknown; a struct-level
+//! `#[serde(default)]` is refused for that reason.
 //! `#[serde(flatten)]` fields merge the inner struct's properties (outputs that include the inputs).
 
 use proc_macro::TokenStream;
@@ -53,6 +56,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let Fields::Named(fields) = &data.fields else {
         return Err(syn::Error::new_spanned(ident, "Properties needs named fields"));
     };
+    if serde_flag(&input.attrs, "default")? {
+        return Err(syn::Error::new_spanned(
+            ident,
+            "Properties needs each default beside its field (`#[serde(default)]` on the field), so that Check can \
+             fill it in while other inputs are unknown",
+        ));
+    }
     let type_name = ident.to_string();
     let doc = doc_of(&input.attrs);
     let kit = quote!(::palisade_provider_kit::schema);
@@ -73,7 +83,34 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             None => camel_case(&field_ident.to_string()),
         };
         let field_doc = doc_of(&field.attrs);
-        let has_default = serde_flag(&field.attrs, "default")?;
+        let serde_default = serde_default(&field.attrs)?;
+        let has_default = serde_default.is_some();
+        let default = match &serde_default {
+            None => quote!(None),
+            Some(made_by) => {
+                let value = match made_by {
+                    Some(path) => quote!(#path()),
+                    None => quote!(<#ty as ::std::default::Default>::default()),
+                };
+                // A value serde would not write is no default at all.
+                let skipped = match serde_path(&field.attrs, "skip_serializing_if")? {
+                    Some(predicate) => quote! {
+                        if #predicate(&value) {
+                            return #kit::JsonValue::Null;
+                        }
+                    },
+                    None => quote!(),
+                };
+                quote!({
+                    fn default_value() -> #kit::JsonValue {
+                        let value: #ty = #value;
+                        #skipped
+                        #kit::default_json(&value)
+                    }
+                    Some(default_value as #kit::DefaultValue)
+                })
+            }
+        };
         let replace = options.replace;
         let secret = options.secret;
         let compare = match (&options.equivalent, options.set) {
@@ -95,6 +132,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 secret: #secret,
                 compare: #compare,
                 validate: #validate,
+                default: #default,
             });
         });
     }
@@ -157,6 +195,44 @@ fn serde_flag(attrs: &[Attribute], flag: &str) -> syn::Result<bool> {
             }
             // Consume any value so that other serde options parse.
             if meta.input.peek(syn::Token![=]) {
+                let _: Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
+}
+
+/// `Some(None)` for `#[serde(default)]`, `Some(Some(path))` for `#[serde(default = "path")]`.
+fn serde_default(attrs: &[Attribute]) -> syn::Result<Option<Option<syn::ExprPath>>> {
+    let mut default = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                default = Some(if meta.input.peek(syn::Token![=]) {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    Some(lit.parse()?)
+                } else {
+                    None
+                });
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(default)
+}
+
+/// The function named by `#[serde(<option> = "path")]`, if present.
+fn serde_path(attrs: &[Attribute], option: &str) -> syn::Result<Option<syn::ExprPath>> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(option) {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                found = Some(lit.parse()?);
+            } else if meta.input.peek(syn::Token![=]) {
                 let _: Expr = meta.value()?.parse()?;
             }
             Ok(())

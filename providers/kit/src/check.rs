@@ -3,7 +3,10 @@
 //! Everything that can be checked without the cloud is checked here, in this order: property names
 //! (an unknown one is named, with the closest known name), required properties, the type of each known
 //! value, each property's own validator, and, once every value is known, the resource's cross-property
-//! rules and serde defaults. Unknown values (a preview) are accepted wherever they appear.
+//! rules. Unknown values (a preview) are accepted wherever they appear. Declared defaults are filled in
+//! whatever else is unknown: with every value known through serde's round trip of the typed inputs,
+//! otherwise property by property from the declarations ([`fill_defaults`]), which gives the same
+//! result for the known part. An unknown value stays unknown.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -88,7 +91,15 @@ pub fn check_resource<R: ResourceType>(input: CheckInput) -> Result<PropertyMap,
             mark_secret(&mut checked, secrets.iter().map(String::as_str));
             checked
         }
-        None => news,
+        // Some value is not known yet (a preview): fill in each absent property's default, so that
+        // Diff sees the program's values, not deletions of every defaulted property.
+        None => {
+            let secrets = secret_properties(&news);
+            let revealed: PropertyMap = news.iter().map(|(k, v)| (k.clone(), v.reveal())).collect();
+            let mut checked = fill_defaults(&spec, &revealed);
+            mark_secret(&mut checked, secrets.iter().map(String::as_str));
+            checked
+        }
     };
     let always_secret = spec.properties.iter().filter(|p| p.secret).map(|p| p.name);
     mark_secret(&mut checked, always_secret);
@@ -97,6 +108,71 @@ pub fn check_resource<R: ResourceType>(input: CheckInput) -> Result<PropertyMap,
         checked.insert(DEFAULTS_KEY.to_string(), PropertyValue::Array(listed));
     }
     Ok(checked)
+}
+
+/// `props` with every absent property that has a declared default set to it, at every depth the
+/// values are known: inside known nested objects, arrays of objects and maps of objects. Unknown
+/// values stay unknown and `null` members are dropped, so that a map with every value known comes
+/// out as serde's round trip of the typed struct would make it.
+pub fn fill_defaults(spec: &ObjectSpec, props: &PropertyMap) -> PropertyMap {
+    let mut filled = PropertyMap::new();
+    for (key, value) in props {
+        if matches!(value, PropertyValue::Null) {
+            continue;
+        }
+        let value = match spec.property(key) {
+            Some(property) => fill_value(&property.ty, value),
+            None => prune_nulls(value),
+        };
+        filled.insert(key.clone(), value);
+    }
+    for property in &spec.properties {
+        if filled.contains_key(property.name) {
+            continue;
+        }
+        if let Some(default) = property.default_value() {
+            filled.insert(
+                property.name.to_string(),
+                prune_nulls(&PropertyValue::from_json(&default)),
+            );
+        }
+    }
+    filled
+}
+
+fn fill_value(ty: &PropertyType, value: &PropertyValue) -> PropertyValue {
+    match (ty, value) {
+        (PropertyType::Object(object), PropertyValue::Object(map)) => {
+            PropertyValue::Object(fill_defaults(&(object.spec)(), map))
+        }
+        (PropertyType::Array(item), PropertyValue::Array(items)) => {
+            PropertyValue::Array(items.iter().map(|element| fill_value(item, element)).collect())
+        }
+        (PropertyType::Map(item), PropertyValue::Object(map)) => PropertyValue::Object(
+            map.iter()
+                .filter(|(_, v)| !matches!(v, PropertyValue::Null))
+                .map(|(k, v)| (k.clone(), fill_value(item, v)))
+                .collect(),
+        ),
+        (_, PropertyValue::Secret(inner)) => PropertyValue::Secret(Box::new(fill_value(ty, inner))),
+        (_, other) => prune_nulls(other),
+    }
+}
+
+/// `value` without `null` object members at any depth (an absent optional field and a null one
+/// mean the same).
+fn prune_nulls(value: &PropertyValue) -> PropertyValue {
+    match value {
+        PropertyValue::Object(map) => PropertyValue::Object(
+            map.iter()
+                .filter(|(_, v)| !matches!(v, PropertyValue::Null))
+                .map(|(k, v)| (k.clone(), prune_nulls(v)))
+                .collect(),
+        ),
+        PropertyValue::Array(items) => PropertyValue::Array(items.iter().map(prune_nulls).collect()),
+        PropertyValue::Secret(inner) => PropertyValue::Secret(Box::new(prune_nulls(inner))),
+        other => other.clone(),
+    }
 }
 
 /// Validates a property map against an object declaration. `path` prefixes property names in
@@ -345,6 +421,18 @@ mod tests {
     struct Rule {
         /// Port.
         port: u16,
+        /// Protocol.
+        #[serde(default = "tcp")]
+        protocol: String,
+        /// Sources.
+        #[serde(default)]
+        sources: Vec<String>,
+        /// A note.
+        note: Option<String>,
+    }
+
+    fn tcp() -> String {
+        "tcp".into()
     }
 
     /// A thing with a name.
@@ -533,6 +621,122 @@ mod tests {
         })
         .expect("valid");
         assert!(matches!(checked["rules"], PropertyValue::Secret(_)), "user secret kept");
+    }
+
+    fn known(news: Json) -> PropertyMap {
+        map_from_json(&news)
+    }
+
+    #[test]
+    fn defaults_fill_in_while_other_inputs_are_unknown() {
+        let mut news = known(json!({"thingName": "n", "rules": [{"port": 80}, {"port": 443, "protocol": "udp"}]}));
+        news.insert("cidrBlock".into(), PropertyValue::Unknown);
+        let checked = check_resource::<Thing>(CheckInput {
+            news,
+            ..Default::default()
+        })
+        .expect("unknowns are fine");
+        assert_eq!(checked["cidrBlock"], PropertyValue::Unknown, "an unknown stays unknown");
+        assert_eq!(
+            checked["enabled"],
+            PropertyValue::Bool(true),
+            "a missing property gets its default"
+        );
+        let rules = map_from_json(&json!({"rules": [
+            {"port": 80, "protocol": "tcp", "sources": []},
+            {"port": 443, "protocol": "udp", "sources": []},
+        ]}));
+        assert_eq!(checked["rules"], rules["rules"], "defaults inside known nested objects");
+        assert!(!checked.contains_key("password"), "an absent Option has no default");
+    }
+
+    #[test]
+    fn an_unknown_defaulted_property_stays_unknown_at_any_depth() {
+        let mut rule = known(json!({"port": 80}));
+        rule.insert("protocol".into(), PropertyValue::Unknown);
+        let mut news = known(json!({"cidrBlock": "10.0.0.0/16", "thingName": "n"}));
+        news.insert("enabled".into(), PropertyValue::Unknown);
+        news.insert(
+            "rules".into(),
+            PropertyValue::Array(vec![PropertyValue::Object(rule), PropertyValue::Unknown]),
+        );
+        let checked = check_resource::<Thing>(CheckInput {
+            news,
+            ..Default::default()
+        })
+        .expect("unknowns are fine");
+        assert_eq!(checked["enabled"], PropertyValue::Unknown);
+        let PropertyValue::Array(rules) = &checked["rules"] else {
+            panic!("rules: {:?}", checked["rules"]);
+        };
+        let PropertyValue::Object(first) = &rules[0] else {
+            panic!("rule: {:?}", rules[0]);
+        };
+        assert_eq!(first["protocol"], PropertyValue::Unknown);
+        assert_eq!(
+            first["sources"],
+            PropertyValue::Array(vec![]),
+            "its other defaults are filled"
+        );
+        assert_eq!(rules[1], PropertyValue::Unknown, "an unknown element stays unknown");
+    }
+
+    #[test]
+    fn filling_defaults_agrees_with_the_serde_round_trip_on_known_inputs() {
+        for news in [
+            json!({"thingName": "n", "cidrBlock": "10.0.0.0/16"}),
+            json!({"thingName": "n", "cidrBlock": "10.0.0.0/16", "enabled": false, "password": null}),
+            json!({"thingName": "n", "cidrBlock": "10.0.0.0/16", "rules": [{"port": 1, "note": null}, {"port": 2, "sources": ["a"], "note": "x"}]}),
+        ] {
+            let through_serde = check_resource::<Thing>(input(news.clone())).expect("valid");
+            let mut filled = fill_defaults(&ThingArgs::object_spec(), &known(news.clone()));
+            mark_secret(&mut filled, ["password"]);
+            assert_eq!(filled, through_serde, "{news}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_secret_while_defaults_are_filled() {
+        let mut news = known(json!({"thingName": "n"}));
+        news.insert("cidrBlock".into(), PropertyValue::Unknown);
+        news.insert("password".into(), PropertyValue::String("p".into()));
+        news.insert(
+            "rules".into(),
+            PropertyValue::Array(vec![PropertyValue::Object(
+                [(
+                    "port".to_string(),
+                    PropertyValue::Secret(Box::new(PropertyValue::Number(22.0))),
+                )]
+                .into(),
+            )]),
+        );
+        let checked = check_resource::<Thing>(CheckInput {
+            news,
+            ..Default::default()
+        })
+        .expect("valid");
+        assert!(
+            matches!(checked["password"], PropertyValue::Secret(_)),
+            "declared secret"
+        );
+        let PropertyValue::Secret(rules) = &checked["rules"] else {
+            panic!("a property holding a secret is secret: {:?}", checked["rules"]);
+        };
+        assert_eq!(
+            **rules,
+            known(json!({"r": [{"port": 22, "protocol": "tcp", "sources": []}]}))["r"]
+        );
+    }
+
+    #[test]
+    fn primitive_defaults_appear_in_the_schema() {
+        let spec = ThingArgs::object_spec();
+        assert_eq!(
+            spec.property("enabled").and_then(|p| p.default_value()),
+            Some(json!(true))
+        );
+        assert_eq!(spec.property("rules").and_then(|p| p.default_value()), Some(json!([])));
+        assert_eq!(spec.property("password").and_then(|p| p.default_value()), None);
     }
 
     #[test]

@@ -6,9 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
 pub use palisade_kit_derive::Properties;
+/// JSON values, as the derive names them in the default functions it writes.
+pub use serde_json::Value as JsonValue;
 
 /// A struct whose fields are declared properties.
 pub trait Properties {
@@ -61,10 +64,29 @@ pub struct PropertySpec {
     pub compare: Compare,
     /// Checks a known value; the error says what is expected.
     pub validate: Option<Validator>,
+    /// The value the property takes when it is not given (`#[serde(default)]` or
+    /// `#[serde(default = "path")]`), as serde writes it; `null` (an absent `Option`) means none.
+    pub default: Option<DefaultValue>,
 }
 
 /// Checks one known property value; `Err` says what is expected.
 pub type Validator = fn(&Json) -> Result<(), String>;
+
+/// Makes a property's default value, as JSON.
+pub type DefaultValue = fn() -> Json;
+
+impl PropertySpec {
+    /// The value this property takes when it is absent, if it has one (never `null`).
+    pub fn default_value(&self) -> Option<Json> {
+        self.default.map(|make| make()).filter(|value| !value.is_null())
+    }
+}
+
+/// `value` as serde writes it; what the derive's default functions return.
+pub fn default_json<T: Serialize>(value: &T) -> Json {
+    // Declared property types (structs, maps with string keys, primitives) always serialize.
+    serde_json::to_value(value).unwrap_or(Json::Null)
+}
 
 /// How the default Diff decides whether a property changed.
 #[derive(Debug, Clone, Copy)]
@@ -303,6 +325,13 @@ impl PackageSpec {
         }
         if property.replace {
             fields.insert("willReplaceOnChanges".into(), true.into());
+        }
+        // The metaschema admits defaults of primitive type only.
+        if let Some(default) = property
+            .default_value()
+            .filter(|d| d.is_boolean() || d.is_number() || d.is_string())
+        {
+            fields.insert("default".into(), default);
         }
         out
     }
