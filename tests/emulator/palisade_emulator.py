@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pkgutil
+import random
 import sys
 import threading
 import urllib.parse
@@ -94,6 +95,84 @@ class RequestJournal:
         return self.app(environ, start_response)
 
 
+class Throttle:
+    """Extension `throttle`: answers a share of AWS calls with AWS's throttling error, in the shape of
+    each protocol, before they reach moto (a throttled call changes nothing, as on AWS):
+
+    - JSON protocol (SageMaker, KMS): HTTP 400, `{"__type": "ThrottlingException", ...}`;
+    - EC2's query protocol: HTTP 503, `<Response><Errors><Error><Code>RequestLimitExceeded</Code>`;
+    - the other query protocols (IAM, STS): HTTP 400, `<ErrorResponse><Error><Code>Throttling</Code>`;
+    - S3's REST protocol: HTTP 503, `<Error><Code>SlowDown</Code>`.
+
+    The share starts at `PALISADE_THROTTLE` (0 to 1; default 0) and can be changed at run time:
+    `PUT /_palisade/throttle` with `{"share": 0.3}`; `GET` answers the share and how many calls were
+    throttled and let through. `PALISADE_THROTTLE_SEED` makes the choice repeatable."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.share = float(os.environ.get("PALISADE_THROTTLE") or 0)
+        self.random = random.Random(os.environ.get("PALISADE_THROTTLE_SEED"))
+        self.throttled = 0
+        self.passed = 0
+
+    def stats(self) -> bytes:
+        return json.dumps({"share": self.share, "throttled": self.throttled, "passed": self.passed}).encode()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_palisade/throttle":
+            with self.lock:
+                if environ["REQUEST_METHOD"] == "PUT":
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    asked = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                    self.share = float(asked.get("share", 0))
+                    self.throttled = self.passed = 0
+                body = self.stats()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path.startswith(("/_palisade", "/moto-api")):
+            return self.app(environ, start_response)
+        with self.lock:
+            throttle = self.share > 0 and self.random.random() < self.share
+            if throttle:
+                self.throttled += 1
+            else:
+                self.passed += 1
+        if not throttle:
+            return self.app(environ, start_response)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
+        status, content_type, body = self.error(environ, service)
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+    @staticmethod
+    def error(environ, service: str) -> tuple[str, str, bytes]:
+        request_id = "palisade-throttle"
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            return "400 Bad Request", "application/x-amz-json-1.1", body.encode()
+        if service == "s3":
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+                f"<Message>Please reduce your request rate.</Message><RequestId>{request_id}</RequestId></Error>"
+            )
+            return "503 Slow Down", "application/xml", body.encode()
+        if service == "ec2":
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+                "<Message>Request limit exceeded.</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>"
+            )
+            return "503 Service Unavailable", "text/xml", body.encode()
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return "400 Bad Request", "text/xml", body.encode()
+
+
 def install_extensions() -> list[str]:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -124,8 +203,8 @@ def main() -> None:
     parser.add_argument("--no-stdin-watch", action="store_true", help="keep serving when stdin closes")
     options = parser.parse_args()
 
-    installed = install_extensions() + ["request_journal"]
-    app = RequestJournal(DomainDispatcherApplication(create_backend_app))
+    installed = install_extensions() + ["request_journal", "throttle"]
+    app = Throttle(RequestJournal(DomainDispatcherApplication(create_backend_app)))
     server = make_server(options.host, options.port, app, threaded=True, request_handler=QuietRequestHandler)
     print(server.server_port, flush=True)
     print(f"moto listening on {options.host}:{server.server_port}; extensions: {installed}", file=sys.stderr, flush=True)

@@ -26,6 +26,28 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Counts of the emulator's `throttle` extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleStats {
+    /// The share of calls answered with a throttling error.
+    pub share: f64,
+    /// Calls answered with a throttling error.
+    pub throttled: u64,
+    /// Calls let through to the emulator.
+    pub passed: u64,
+}
+
+impl ThrottleStats {
+    fn parse(body: &str) -> anyhow::Result<Self> {
+        let stats: Json = serde_json::from_str(body).context("the throttle's answer is JSON")?;
+        Ok(Self {
+            share: stats["share"].as_f64().unwrap_or_default(),
+            throttled: stats["throttled"].as_u64().unwrap_or_default(),
+            passed: stats["passed"].as_u64().unwrap_or_default(),
+        })
+    }
+}
+
 /// A running emulator; stopped on drop.
 #[derive(Debug)]
 pub struct Emulator {
@@ -115,13 +137,31 @@ impl Emulator {
         self.journal("DELETE").map(drop)
     }
 
+    /// Answers `share` (0 to 1) of the AWS calls from now on with AWS's throttling error (the
+    /// emulator's `throttle` extension); returns the counts of the period that ends.
+    pub fn throttle(&self, share: f64) -> anyhow::Result<ThrottleStats> {
+        let body = self.control("PUT", "/_palisade/throttle", &json!({ "share": share }).to_string())?;
+        ThrottleStats::parse(&body)
+    }
+
+    /// How many calls were throttled and let through since throttling was last set.
+    pub fn throttle_stats(&self) -> anyhow::Result<ThrottleStats> {
+        let body = self.control("GET", "/_palisade/throttle", "")?;
+        ThrottleStats::parse(&body)
+    }
+
     fn journal(&self, method: &str) -> anyhow::Result<String> {
+        self.control(method, "/_palisade/requests", "")
+    }
+
+    fn control(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
         use std::io::{Read, Write};
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", self.port)).context("connecting to the emulator")?;
         write!(
             stream,
-            "{method} /_palisade/requests HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
@@ -130,7 +170,7 @@ impl Emulator {
             .context("the emulator's answer has no body")?;
         if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
             bail!(
-                "the request journal answered {}",
+                "the emulator's {path} answered {}",
                 head.lines().next().unwrap_or_default()
             );
         }
@@ -478,13 +518,18 @@ pub mod provider {
 
         /// Delete.
         pub async fn delete(&self, live: &Live) -> Result<(), tonic::Status> {
+            self.delete_within(live, 120.0).await
+        }
+
+        /// Delete, giving the provider `seconds` (e.g. to wait for what still depends on it).
+        pub async fn delete_within(&self, live: &Live, seconds: f64) -> Result<(), tonic::Status> {
             self.client
                 .clone()
                 .delete(rpc::DeleteRequest {
                     id: live.id.clone(),
                     urn: live.urn.clone(),
                     properties: Some(live.outputs.clone()),
-                    timeout: 120.0,
+                    timeout: seconds,
                     r#type: live.token.clone(),
                     ..Default::default()
                 })

@@ -74,7 +74,7 @@ pub(crate) mod lifecycle {
         /// Endpoints of this account that carry this resource's URN tag: what an interrupted create
         /// left behind (SageMaker has no idempotency token for CreateEndpoint, and a retry under the
         /// same name would fail). Endpoints are few per account, so listing them is cheap.
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let sm = sagemaker::client(ctx).await?;
             let mut names = Vec::new();
             let mut next = None;

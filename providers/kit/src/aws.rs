@@ -3,11 +3,19 @@
 //! `Configure` only stores the settings. The first resource operation loads the AWS configuration
 //! (region, credentials chain, endpoint override, role to assume), checks the account id when one was
 //! configured, and caches the result; every client is built once from it.
+//!
+//! Throttling is weather, not failure: every call (credential loading and waiters' looks included,
+//! as they go through the same configuration) is retried in the SDK's adaptive mode, which slows the
+//! client down when AWS throttles it, with jittered exponential backoff, until a budget measured in
+//! time runs out ([`RetryBudget`], `PALISADE_RETRY_SECONDS`), not after a fixed number of attempts.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{sts::AssumeRoleProvider, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -78,8 +86,78 @@ impl AwsSession {
     }
 }
 
+/// Environment variable: how many seconds one AWS call may keep retrying throttling and transient
+/// errors before it fails.
+pub const RETRY_SECONDS_ENV: &str = "PALISADE_RETRY_SECONDS";
+
+/// How long and how patiently every AWS call retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// The whole of one call, all its attempts and pauses included.
+    pub per_call: Duration,
+    /// The first pause (before jitter); it doubles with each attempt.
+    pub initial_backoff: Duration,
+    /// The longest pause between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            per_call: Duration::from_secs(300),
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryBudget {
+    /// The default budget, with `per_call` from `PALISADE_RETRY_SECONDS` when that is set.
+    pub fn from_env() -> Result<Self> {
+        Self::from_setting(std::env::var(RETRY_SECONDS_ENV).ok().as_deref())
+    }
+
+    fn from_setting(seconds: Option<&str>) -> Result<Self> {
+        let mut budget = Self::default();
+        if let Some(text) = seconds.map(str::trim).filter(|t| !t.is_empty()) {
+            let seconds: u64 = text
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| ProviderError::Config {
+                    setting: RETRY_SECONDS_ENV,
+                    reason: format!("{text:?} is not a whole number of seconds above zero; e.g. 300"),
+                })?;
+            budget.per_call = Duration::from_secs(seconds);
+        }
+        Ok(budget)
+    }
+
+    /// Adaptive retry (client-side rate limiting when throttled) with jittered exponential backoff.
+    /// Attempts are not what ends it: the attempt count is effectively unbounded, and the
+    /// operation timeout of [`Self::timeout_config`] ends a call that has not succeeded in time.
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::adaptive()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+    }
+
+    /// The time budget of one call, all attempts included.
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder().operation_timeout(self.per_call).build()
+    }
+}
+
+/// High enough never to be what stops a call within any time budget (at most one attempt per
+/// backoff pause).
+const MAX_ATTEMPTS: u32 = 100_000;
+
 async fn load(config: &ProviderConfig) -> Result<SdkConfig> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let budget = RetryBudget::from_env()?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(budget.retry_config())
+        .timeout_config(budget.timeout_config());
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -147,10 +225,48 @@ where
                 message: inner.message().unwrap_or_default().to_string(),
             }
         }
+        SdkError::TimeoutError(_) => ProviderError::Aws {
+            operation,
+            code: "RequestFailed".into(),
+            message: format!(
+                "no success within the retry budget (AWS kept throttling or failing the call); \
+                 raise {RETRY_SECONDS_ENV} (seconds) to wait longer: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&error)
+            ),
+        },
         other => ProviderError::Aws {
             operation,
             code: "RequestFailed".into(),
             message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn retries_adaptively_within_a_time_budget() {
+        let budget = RetryBudget::from_setting(Some("90")).expect("valid");
+        assert_eq!(budget.per_call, Duration::from_secs(90));
+        let retry = budget.retry_config();
+        assert_eq!(retry.mode(), RetryMode::Adaptive);
+        assert!(
+            retry.max_attempts() >= 1000,
+            "attempts must not be what ends the retrying"
+        );
+        assert_eq!(
+            budget.timeout_config().operation_timeout(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            RetryBudget::from_setting(None).expect("default"),
+            RetryBudget::default()
+        );
+        let error = RetryBudget::from_setting(Some("soon")).expect_err("not a number");
+        assert!(error.to_string().contains(RETRY_SECONDS_ENV), "{error}");
+        assert!(RetryBudget::from_setting(Some("0")).is_err());
     }
 }

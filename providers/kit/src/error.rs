@@ -122,12 +122,14 @@ impl<T> OrGone<T> for Result<T> {
 pub enum AwsErrorKind {
     /// The resource does not exist (or no longer does).
     NotFound,
-    /// Something else still depends on it.
+    /// Something else still depends on it (worth retrying while that goes away).
     DependencyViolation,
     /// The caller lacks permission.
     AccessDenied,
     /// Too many requests; worth retrying later.
     Throttled,
+    /// The service or the connection failed for a moment; worth retrying.
+    Transient,
     /// The request conflicts with the resource's current state.
     Conflict,
     /// The thing to create exists already.
@@ -140,7 +142,7 @@ pub enum AwsErrorKind {
 }
 
 impl AwsErrorKind {
-    /// Classifies an AWS error code.
+    /// Classifies an AWS error code alone.
     pub fn of(code: &str) -> Self {
         match code {
             c if c.ends_with(".NotFound") || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
@@ -155,15 +157,38 @@ impl AwsErrorKind {
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure" => {
                 AwsErrorKind::AccessDenied
             }
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
-                AwsErrorKind::Throttled
-            }
+            "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "SlowDown"
+            | "EC2ThrottledException"
+            | "PriorRequestNotComplete"
+            | "BandwidthLimitExceeded"
+            | "ProvisionedThroughputExceededException" => AwsErrorKind::Throttled,
+            // `RequestFailed` is ours: the request got no answer from AWS (connection, timeout).
+            "RequestFailed"
+            | "InternalError"
+            | "InternalFailure"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "RequestTimeout"
+            | "RequestTimeoutException" => AwsErrorKind::Transient,
             "ConflictException" | "IncorrectState" | "InvalidStateException" | "KMSInvalidStateException" => {
                 AwsErrorKind::Conflict
             }
-            "AlreadyExistsException" | "EntityAlreadyExists" | "BucketAlreadyOwnedByYou" | "InvalidGroup.Duplicate" => {
-                AwsErrorKind::AlreadyExists
-            }
+            "AlreadyExistsException"
+            | "EntityAlreadyExists"
+            | "BucketAlreadyOwnedByYou"
+            | "BucketAlreadyExists"
+            | "ResourceAlreadyExistsException"
+            | "InvalidGroup.Duplicate"
+            | "FlowLogAlreadyExists"
+            | "RouteAlreadyExists" => AwsErrorKind::AlreadyExists,
             "NoSuchTagSet"
             | "ServerSideEncryptionConfigurationNotFoundError"
             | "NoSuchPublicAccessBlockConfiguration"
@@ -171,6 +196,39 @@ impl AwsErrorKind {
             | "NoSuchLifecycleConfiguration" => AwsErrorKind::NotConfigured,
             _ => AwsErrorKind::Other,
         }
+    }
+
+    /// Classifies an AWS error by its operation, code and message: some services reuse one code for
+    /// several meanings. SageMaker answers a create of a name in use with `ResourceInUse` (user
+    /// profiles, domains) or with `ValidationException` "Cannot create already existing ..." (models,
+    /// endpoint configurations, model package groups), and a describe of something missing with
+    /// `ValidationException` "Could not find ...".
+    pub fn classify(operation: &str, code: &str, message: &str) -> Self {
+        let creating = operation.starts_with("Create");
+        match Self::of(code) {
+            AwsErrorKind::DependencyViolation if creating && code.starts_with("ResourceInUse") => {
+                AwsErrorKind::AlreadyExists
+            }
+            AwsErrorKind::Other if code == "ValidationException" => {
+                let message = message.to_ascii_lowercase();
+                if message.contains("already exist") {
+                    AwsErrorKind::AlreadyExists
+                } else if ["could not find", "does not exist", "not found", "cannot find"]
+                    .iter()
+                    .any(|phrase| message.contains(phrase))
+                {
+                    AwsErrorKind::NotFound
+                } else {
+                    AwsErrorKind::Other
+                }
+            }
+            kind => kind,
+        }
+    }
+
+    /// Whether a call that failed so may succeed when simply repeated later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, AwsErrorKind::Throttled | AwsErrorKind::Transient)
     }
 }
 
@@ -182,12 +240,48 @@ impl ProviderError {
         }
     }
 
-    /// The kind of AWS error, if this is one.
+    /// The kind of AWS error, if this is one (classified by [`AwsErrorKind::classify`]).
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {
-            ProviderError::Aws { code, .. } => Some(AwsErrorKind::of(code)),
+            ProviderError::Aws {
+                operation,
+                code,
+                message,
+            } => Some(AwsErrorKind::classify(operation, code, message)),
             _ => None,
         }
+    }
+
+    /// This error with `note` appended to AWS's message, in parentheses (other errors unchanged):
+    /// what we found out about it, e.g. what is still in the way.
+    pub fn with_note(self, note: impl std::fmt::Display) -> Self {
+        match self {
+            ProviderError::Aws {
+                operation,
+                code,
+                message,
+            } => ProviderError::Aws {
+                operation,
+                code,
+                message: format!("{message} ({note})"),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether AWS says the thing to create exists already.
+    pub fn is_already_exists(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::AlreadyExists)
+    }
+
+    /// Whether something else still depends on the resource (a delete to retry while it goes away).
+    pub fn is_dependency_violation(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::DependencyViolation)
+    }
+
+    /// Whether the caller lacks permission.
+    pub fn is_access_denied(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::AccessDenied)
     }
 
     /// Whether this says the thing does not exist.
@@ -203,13 +297,14 @@ impl ProviderError {
                 Code::InvalidArgument
             }
             ProviderError::NotFound { .. } => Code::NotFound,
-            ProviderError::Aws { code, .. } => match AwsErrorKind::of(code) {
+            ProviderError::Aws { .. } => match self.aws_kind().unwrap_or(AwsErrorKind::Other) {
                 AwsErrorKind::NotFound => Code::NotFound,
                 AwsErrorKind::DependencyViolation | AwsErrorKind::Conflict => Code::FailedPrecondition,
                 AwsErrorKind::AlreadyExists => Code::AlreadyExists,
                 AwsErrorKind::NotConfigured => Code::NotFound,
                 AwsErrorKind::AccessDenied => Code::PermissionDenied,
                 AwsErrorKind::Throttled => Code::ResourceExhausted,
+                AwsErrorKind::Transient => Code::Unavailable,
                 AwsErrorKind::Other => Code::Unknown,
             },
             ProviderError::Failed { .. } => Code::Aborted,
@@ -248,6 +343,47 @@ mod tests {
             AwsErrorKind::NotConfigured
         );
         assert_eq!(AwsErrorKind::of("EntityAlreadyExists"), AwsErrorKind::AlreadyExists);
+        for throttled in ["ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"] {
+            assert_eq!(AwsErrorKind::of(throttled), AwsErrorKind::Throttled, "{throttled}");
+            assert!(AwsErrorKind::of(throttled).is_retryable());
+        }
+        assert!(AwsErrorKind::of("RequestFailed").is_retryable());
+        assert!(!AwsErrorKind::of("AccessDenied").is_retryable());
+    }
+
+    #[test]
+    fn sagemaker_codes_are_classified_by_operation_and_message() {
+        let kind = AwsErrorKind::classify;
+        assert_eq!(
+            kind("CreateUserProfile", "ResourceInUse", "UserProfile u already exists"),
+            AwsErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind("DeleteDomain", "ResourceInUse", "Domain has user profiles"),
+            AwsErrorKind::DependencyViolation
+        );
+        assert_eq!(
+            kind(
+                "CreateModel",
+                "ValidationException",
+                "Cannot create already existing model \"m\"."
+            ),
+            AwsErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind("DescribeModel", "ValidationException", "Could not find model \"m\"."),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            kind("CreateModel", "ValidationException", "1 validation error detected"),
+            AwsErrorKind::Other
+        );
+        let throttled = ProviderError::Aws {
+            operation: "ListResourceTags",
+            code: "ThrottlingException".into(),
+            message: "Rate exceeded".into(),
+        };
+        assert!(!throttled.is_not_found() && !throttled.is_access_denied());
     }
 
     #[test]

@@ -76,13 +76,26 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Progress<T>>>,
     {
-        let waiter = Waiter {
+        self.waiter().until(what, look).await
+    }
+
+    /// Runs a delete (or another `attempt`) again, with backoff, while AWS answers that something
+    /// still depends on the resource, within this operation's deadline; then returns that error.
+    pub async fn while_in_use<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.waiter().while_in_use(what, attempt).await
+    }
+
+    fn waiter(&self) -> Waiter {
+        Waiter {
             deadline: self.deadline,
             cancel: self.cancel.clone(),
             interval: Duration::from_millis(250),
             max_interval: Duration::from_secs(10),
-        };
-        waiter.until(what, look).await
+        }
     }
 }
 
@@ -147,12 +160,16 @@ pub struct DeleteRequest<O> {
 
 /// The lifecycle of a resource type against AWS.
 pub trait Resource: ResourceType + Default {
-    /// Ids of existing resources carrying this resource's ownership tag (its URN). Create adopts one
-    /// of them, instead of making a duplicate, when it matches every input that forces replacement:
-    /// that is what an interrupted earlier create left behind. (A resource being replaced under the
-    /// same URN differs in such an input, so it is never taken.) The default finds none.
-    fn owned(&self, ctx: &Context) -> impl Future<Output = Result<Vec<String>>> + Send {
-        let _ = ctx;
+    /// Ids of existing resources that an earlier create of this URN made: found by the ownership
+    /// tag (its URN) where AWS takes tags at creation, else by the deterministic name in `inputs`
+    /// (and that resource's ownership tag). Create adopts one of them, instead of making a
+    /// duplicate, when it matches every input that forces replacement: that is what an
+    /// interrupted earlier create left behind. (A resource being replaced under the same URN
+    /// differs in such an input, so it is never taken.) A lookup that fails is an error, never
+    /// "none". A resource of the same name that is not ours is refused here, with an error that
+    /// names it. The default finds none.
+    fn owned(&self, ctx: &Context, inputs: &Self::Inputs) -> impl Future<Output = Result<Vec<String>>> + Send {
+        let _ = (ctx, inputs);
         async { Ok(Vec::new()) }
     }
 
@@ -296,7 +313,7 @@ impl<R: Resource> Typed<R> {
         inputs: &PropertyMap,
         typed_inputs: &R::Inputs,
     ) -> Result<Option<(String, PropertyMap)>> {
-        for id in self.0.owned(ctx).await? {
+        for id in self.0.owned(ctx, typed_inputs).await? {
             let request = ReadRequest {
                 id: id.clone(),
                 urn: ctx.urn.clone(),

@@ -1,4 +1,7 @@
 //! Waiting for AWS to finish: bounded by the caller's timeout and stopped by `Cancel`.
+//!
+//! Each look is an AWS call, retried on throttling by the client's own budget (see `aws`); what is
+//! waited for here is AWS's progress, and, on delete, for what still depends on a resource to go.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -65,6 +68,41 @@ impl Waiter {
     }
 }
 
+impl Waiter {
+    /// Runs `attempt` and repeats it, with backoff, while it fails because something else still
+    /// depends on the resource (`DependencyViolation`, `ResourceInUse` on delete: on AWS, network
+    /// interfaces outlive the endpoint or NAT gateway that made them for minutes). At the deadline
+    /// it returns that last error, for the caller to name what is in the way; any other error at
+    /// once.
+    pub async fn while_in_use<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut interval = self.interval;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_dependency_violation() => error,
+                Err(error) => return Err(error),
+            };
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(error);
+            }
+            tracing::info!(what, %error, "still in use; retrying");
+            let pause = interval.min(self.deadline - now);
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    return Err(ProviderError::Cancelled { waiting_for: what.to_string() });
+                }
+                _ = tokio::time::sleep(pause) => {}
+            }
+            interval = (interval * 2).min(self.max_interval);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +146,48 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("VPC vpc-1 to become available"), "{error}");
+    }
+
+    fn in_use() -> ProviderError {
+        ProviderError::Aws {
+            operation: "DeleteSubnet",
+            code: "DependencyViolation".into(),
+            message: "The subnet has dependencies".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_a_delete_while_something_depends_on_it() {
+        let tries = AtomicU32::new(0);
+        waiter(Duration::from_secs(5))
+            .while_in_use("subnet-1 to be deleted", || async {
+                match tries.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => Err(in_use()),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .expect("deleted once the dependant went");
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_at_the_deadline_with_the_last_error_and_fails_other_errors_at_once() {
+        let error = waiter(Duration::from_millis(30))
+            .while_in_use("subnet-1 to be deleted", || async { Err::<(), _>(in_use()) })
+            .await
+            .expect_err("always in use");
+        assert!(error.is_dependency_violation(), "{error}");
+        let tries = AtomicU32::new(0);
+        let error = waiter(Duration::from_secs(5))
+            .while_in_use("subnet-1 to be deleted", || async {
+                tries.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(ProviderError::invalid("x", "y"))
+            })
+            .await
+            .expect_err("not retried");
+        assert!(matches!(error, ProviderError::InvalidInput { .. }));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for FlowLog {
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
             Ok(ec2
                 .describe_flow_logs()

@@ -109,7 +109,7 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for RouteTable {
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
             Ok(ec2
                 .describe_route_tables()

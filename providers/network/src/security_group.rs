@@ -287,7 +287,7 @@ mod lifecycle {
     }
 
     impl Resource for SecurityGroup {
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
             Ok(ec2
                 .describe_security_groups()
@@ -352,30 +352,30 @@ mod lifecycle {
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<SecurityGroupState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
-            let deleted = ec2
-                .delete_security_group()
-                .group_id(&request.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSecurityGroup", e));
-            match deleted.or_gone() {
-                Err(ProviderError::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "DependencyViolation" => {
+            // Network interfaces of deleted endpoints linger for minutes on AWS: wait for them.
+            let deleted = ctx
+                .while_in_use(
+                    &format!("security group {} to be free to delete", request.id),
+                    || async {
+                        ec2.delete_security_group()
+                            .group_id(&request.id)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("DeleteSecurityGroup", e))
+                            .or_gone()
+                    },
+                )
+                .await;
+            match deleted {
+                Err(error) if error.is_dependency_violation() => {
                     let users = aws_sdk_ec2::types::Filter::builder()
                         .name("group-id")
                         .values(&request.id)
                         .build();
                     let users = ec2::listing(ec2::network_interfaces(&ec2, users).await);
-                    Err(ProviderError::Aws {
-                        operation,
-                        code,
-                        message: format!(
-                            "{message} (still using the group: {users}; or another group's rule names it)"
-                        ),
-                    })
+                    Err(error.with_note(format!(
+                        "still using the group when the wait ran out: {users}; or another group's rule names it"
+                    )))
                 }
                 other => other.map(|_| ()),
             }

@@ -60,7 +60,7 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for Subnet {
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
             Ok(ec2
                 .describe_subnets()
@@ -126,25 +126,22 @@ mod lifecycle {
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<SubnetState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
-            let deleted = ec2
-                .delete_subnet()
-                .subnet_id(&request.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSubnet", e));
-            match deleted.or_gone() {
-                Err(ProviderError::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "DependencyViolation" => {
+            // Network interfaces of deleted endpoints linger for minutes on AWS: wait for them.
+            let deleted = ctx
+                .while_in_use(&format!("subnet {} to be free to delete", request.id), || async {
+                    ec2.delete_subnet()
+                        .subnet_id(&request.id)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("DeleteSubnet", e))
+                        .or_gone()
+                })
+                .await;
+            match deleted {
+                Err(error) if error.is_dependency_violation() => {
                     let in_subnet = Filter::builder().name("subnet-id").values(&request.id).build();
                     let users = ec2::listing(ec2::network_interfaces(&ec2, in_subnet).await);
-                    Err(ProviderError::Aws {
-                        operation,
-                        code,
-                        message: format!("{message} (still in the subnet: {users})"),
-                    })
+                    Err(error.with_note(format!("still in the subnet when the wait ran out: {users}")))
                 }
                 other => other.map(|_| ()),
             }

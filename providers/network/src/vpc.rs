@@ -85,7 +85,7 @@ mod lifecycle {
     use crate::ec2;
 
     impl Resource for Vpc {
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let ec2 = ec2::client(ctx).await?;
             let owned = ec2
                 .describe_vpcs()
@@ -150,25 +150,24 @@ mod lifecycle {
 
         async fn delete(&self, ctx: &Context, request: DeleteRequest<VpcState>) -> Result<()> {
             let ec2 = ec2::client(ctx).await?;
-            let deleted = ec2
-                .delete_vpc()
-                .vpc_id(&request.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteVpc", e));
-            match deleted.or_gone() {
+            // What is in a VPC goes away asynchronously on AWS (network interfaces): wait for it.
+            let deleted = ctx
+                .while_in_use(&format!("VPC {} to be free to delete", request.id), || async {
+                    ec2.delete_vpc()
+                        .vpc_id(&request.id)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("DeleteVpc", e))
+                        .or_gone()
+                })
+                .await;
+            match deleted {
                 Ok(_) => Ok(()),
-                Err(ProviderError::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "DependencyViolation" => {
+                Err(error) if error.is_dependency_violation() => {
                     let dependents = dependents(&ec2, &request.id).await;
-                    Err(ProviderError::Aws {
-                        operation,
-                        code,
-                        message: format!("{message} (still in the VPC: {dependents}; delete those first)"),
-                    })
+                    Err(error.with_note(format!(
+                        "still in the VPC when the wait ran out: {dependents}; delete those first"
+                    )))
                 }
                 Err(other) => Err(other),
             }

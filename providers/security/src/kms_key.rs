@@ -94,6 +94,8 @@ impl ResourceType for KmsKey {
     const NAME: &'static str = "KmsKey";
     const DOC: &'static str = "A customer-managed KMS key with yearly rotation on by default. Deleting \
                                it schedules its deletion after the deletion window.";
+    const HOLDS_DATA: Option<&'static str> =
+        Some("everything encrypted with the key becomes unreadable once AWS deletes it (after its waiting period)");
     type Inputs = KmsKeyArgs;
     type Outputs = KmsKeyState;
 
@@ -194,16 +196,26 @@ pub(crate) mod lifecycle {
     impl Resource for KmsKey {
         /// Keys tagged with this URN and not pending deletion. KMS cannot filter by tag, so this
         /// lists the account's keys and their tags (only on create).
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let kms = aws::kms(ctx).await?;
             let mut owned = Vec::new();
             let mut pages = kms.list_keys().into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error("ListKeys", e))?;
                 for id in page.keys().iter().filter_map(|k| k.key_id()) {
-                    // Keys whose policy refuses us ListResourceTags are not ours anyway.
-                    let Ok(tags) = kms.list_resource_tags().key_id(id).send().await else {
-                        continue;
+                    // Keys whose policy refuses us ListResourceTags are not ours, and a key deleted
+                    // meanwhile is no one's; any other failure (throttling that outlasted the retry
+                    // budget included) is an error: reading it as "not ours" would make a second key.
+                    let listed = kms
+                        .list_resource_tags()
+                        .key_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ListResourceTags", e));
+                    let tags = match listed {
+                        Ok(tags) => tags,
+                        Err(error) if error.is_access_denied() || error.is_not_found() => continue,
+                        Err(error) => return Err(error),
                     };
                     let ours = tags
                         .tags()

@@ -126,6 +126,8 @@ impl ResourceType for Domain {
     const DOC: &'static str = "A SageMaker Studio domain, VpcOnly by default, with its home EFS encrypted by a \
                                customer key. Default user settings change in place; the home EFS is deleted \
                                with the domain unless `homeEfsRetention` is `Retain`.";
+    const HOLDS_DATA: Option<&'static str> =
+        Some("the Studio domain and its users' home directories (the EFS volume, unless retained)");
     const AUTONAME: Option<AutoName> = Some(AutoName {
         property: "domainName",
         max_len: 63,
@@ -162,7 +164,7 @@ pub(crate) mod lifecycle {
     impl Resource for Domain {
         /// Domains carrying this URN's ownership tag (left by an interrupted create); AWS has no
         /// idempotency token for CreateDomain, and a retry would clash on the name.
-        async fn owned(&self, ctx: &Context) -> Result<Vec<String>> {
+        async fn owned(&self, ctx: &Context, _inputs: &Self::Inputs) -> Result<Vec<String>> {
             let sagemaker = sagemaker::client(ctx).await?;
             let mut owned = Vec::new();
             let mut next = None;
@@ -270,11 +272,7 @@ pub(crate) mod lifecycle {
                 .map_err(|e| aws_error("DeleteDomain", e));
             match deleted.or_gone() {
                 Ok(_) => {}
-                Err(ProviderError::Aws {
-                    operation,
-                    code,
-                    message,
-                }) if code == "ResourceInUse" => {
+                Err(error) if error.is_dependency_violation() => {
                     let profiles = profile_names(&sagemaker, &request.id).await.unwrap_or_default();
                     let why = if profiles.is_empty() {
                         "no user profiles are left; shared spaces, or a delete already under way, may hold it"
@@ -285,11 +283,7 @@ pub(crate) mod lifecycle {
                             profiles.join(", ")
                         )
                     };
-                    return Err(ProviderError::Aws {
-                        operation,
-                        code,
-                        message: format!("{message} ({why})"),
-                    });
+                    return Err(error.with_note(why));
                 }
                 Err(other) => return Err(other),
             }

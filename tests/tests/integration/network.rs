@@ -162,8 +162,9 @@ async fn subnet_lifecycle_and_a_vpc_that_still_has_subnets() {
     let (drifted, _) = provider.read(&subnet).await.expect("exists");
     assert_eq!(plain(&drifted)["tags"], json!({}));
 
-    // The VPC cannot go first; the error says what is in the way.
-    let error = provider.delete(&vpc).await.expect_err("VPC has a subnet");
+    // The VPC cannot go first: the provider waits (briefly here) for the subnet to go, then says
+    // what is in the way.
+    let error = provider.delete_within(&vpc, 2.0).await.expect_err("VPC has a subnet");
     assert!(error.message().contains("DependencyViolation"), "{}", error.message());
     assert!(error.message().contains(&subnet.id), "{}", error.message());
 
