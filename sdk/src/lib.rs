@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 pub mod guardrails;
 pub mod host;
+pub mod progress;
 pub mod reference;
 pub mod render;
 pub mod stack;

@@ -5,13 +5,16 @@ use std::io::{self, Write};
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use serde_json::{json, Value as Json};
 
-use crate::engine::{Operation, Plan, Step};
 use crate::guardrails::{self, Finding, Severity};
+use crate::plan::{diff_kind_name, Operation, Plan, Step};
 
 /// Writes `plan` for people to `out`. Unchanged resources are counted, not listed.
 pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     let names: Vec<&str> = plan.stacks.iter().map(|s| s.stack.as_str()).collect();
     writeln!(out, "Previewing {} stack(s): {}", plan.stacks.len(), names.join(", "))?;
+    for note in &plan.recovered {
+        writeln!(out, "  journal: {note}")?;
+    }
     for stack in &plan.stacks {
         writeln!(out)?;
         writeln!(
@@ -70,6 +73,31 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     if failed > 0 {
         writeln!(out, "    {failed} error(s): fix them before `up`")?;
     }
+    let losses: Vec<&Step> = plan.data_loss().collect();
+    if !losses.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Data at risk: {} resource(s) would be replaced or deleted:",
+            losses.len()
+        )?;
+        for step in &losses {
+            writeln!(
+                out,
+                "  !  {} {} {}: loses {}",
+                step.stack,
+                step.operation.name(),
+                step.label(),
+                step.data_loss.as_deref().unwrap_or_default()
+            )?;
+        }
+        let names: Vec<&str> = losses.iter().map(|s| s.name.as_str()).collect();
+        writeln!(
+            out,
+            "  `up` refuses this unless the run names them: --allow-replace {}",
+            names.join(" --allow-replace ")
+        )?;
+    }
     write_findings(out, &plan.findings)
 }
 
@@ -112,6 +140,9 @@ fn write_step(out: &mut dyn Write, step: &Step) -> io::Result<()> {
     if step.operation == Operation::Replace && step.delete_before_replace {
         suffix.push_str("  (delete before replace)");
     }
+    if step.data_loss.is_some() {
+        suffix.push_str("  [destroys data]");
+    }
     writeln!(out, "  {symbol:<2} {:<40} {}{suffix}", step.token, step.name)?;
     for failure in &step.failures {
         writeln!(out, "      error: {failure}")?;
@@ -131,7 +162,7 @@ fn write_step(out: &mut dyn Write, step: &Step) -> io::Result<()> {
             let old = step.old.as_ref().map(|o| o.input_map()).unwrap_or_default();
             let width = step.diff.keys().map(String::len).max().unwrap_or(0);
             for (key, kind) in &step.diff {
-                let marker = if kind.ends_with("_REPLACE") {
+                let marker = if diff_kind_name(*kind).ends_with("_REPLACE") {
                     "  [forces replacement]"
                 } else {
                     ""
@@ -187,7 +218,7 @@ pub fn plan_json(plan: &Plan) -> Json {
                 "urn": step.urn,
                 "type": step.token,
                 "operation": step.operation,
-                "diff": step.diff,
+                "diff": step.diff.iter().map(|(k, kind)| (k.clone(), Json::from(diff_kind_name(*kind)))).collect::<serde_json::Map<_, _>>(),
                 "deleteBeforeReplace": step.delete_before_replace,
                 "errors": step.failures.iter().map(|f| json!({"property": f.property, "reason": f.reason})).collect::<Vec<_>>(),
             })
@@ -210,9 +241,22 @@ pub fn plan_json(plan: &Plan) -> Json {
         "stacks": plan.stacks.iter().map(|s| json!({"stack": s.stack, "account": s.account, "accountId": s.account_id, "region": s.region})).collect::<Vec<_>>(),
         "steps": steps,
         "counts": counts,
-        "findings": plan.findings,
+        "findings": plan.findings.iter().map(finding_json).collect::<Vec<_>>(),
         "leftovers": plan.leftovers.iter().map(|(stack, old)| json!({"stack": stack, "urn": old.urn, "type": old.token, "id": old.id})).collect::<Vec<_>>(),
     }))
+}
+
+/// A guardrail finding in the plan's JSON, with the same camelCase keys as everything else there.
+fn finding_json(finding: &Finding) -> Json {
+    json!({
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "stack": finding.stack,
+        "accountId": finding.account_id,
+        "urn": finding.urn,
+        "message": finding.message,
+        "fix": finding.fix,
+    })
 }
 
 /// `value` with object keys in sorted order at every depth, whatever serde_json's map keeps, so
@@ -271,8 +315,9 @@ fn short(urn: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::StackInfo;
+    use crate::plan::StackInfo;
     use crate::state::{to_wire_json, ResourceState};
+    use palisade_provider_kit::diff::DiffKind;
     use palisade_provider_kit::resource::CheckFailure;
     use palisade_provider_kit::value::map_from_json;
     use std::collections::BTreeMap;
@@ -310,6 +355,8 @@ mod tests {
             delete_before_replace: false,
             dependencies: Vec::new(),
             protect: false,
+            data_loss: None,
+            holds_data: None,
             failures: Vec::new(),
         }
     }
@@ -325,26 +372,25 @@ mod tests {
         let old_inputs =
             map_from_json(&json!({"cidrBlock": "10.1.0.0/16", "enableDnsHostnames": true, "tags": {"a": "b"}}));
         let old = ResourceState {
-            urn: String::new(),
-            token: String::new(),
-            package: String::new(),
             id: "vpc-1".into(),
             inputs: to_wire_json(&old_inputs),
             outputs: json!({}),
-            dependencies: vec![],
-            protect: false,
+            ..ResourceState::default()
         };
         let mut update = step("dev", "other", Operation::Update);
         update.inputs = map_from_json(&json!({"cidrBlock": "10.1.0.0/16", "enableDnsHostnames": false}));
         update.old = Some(old.clone());
         update.diff = BTreeMap::from([
-            ("enableDnsHostnames".into(), "UPDATE".into()),
-            ("tags".into(), "DELETE".into()),
+            ("enableDnsHostnames".into(), DiffKind::Update),
+            ("tags".into(), DiffKind::Delete),
         ]);
         let mut replace = step("prod", "main", Operation::Replace);
         replace.inputs = map_from_json(&json!({"cidrBlock": "10.2.0.0/16"}));
         replace.old = Some(old);
-        replace.diff = BTreeMap::from([("cidrBlock".into(), "UPDATE_REPLACE".into())]);
+        replace.diff = BTreeMap::from([("cidrBlock".into(), DiffKind::UpdateReplace)]);
+        let mut bucket = step("prod", "models", Operation::Delete);
+        bucket.token = "palisade-security:index:Bucket".into();
+        bucket.data_loss = Some("the bucket and every object in it".into());
         let mut invalid = step("prod", "bad", Operation::Create);
         invalid.failures = vec![CheckFailure::new(
             "cidrBlock",
@@ -372,6 +418,7 @@ mod tests {
                 replace,
                 invalid,
                 step("prod", "old", Operation::Delete),
+                bucket,
             ],
             findings: vec![Finding {
                 rule: "PAL-NET-02",
@@ -393,8 +440,10 @@ mod tests {
                     outputs: json!({}),
                     dependencies: Vec::new(),
                     protect: false,
+                    holds_data: None,
                 },
             )],
+            ..Plan::default()
         }
     }
 
@@ -403,6 +452,58 @@ mod tests {
         let mut out = Vec::new();
         write_plan(&mut out, &plan()).expect("write");
         golden("preview_two_accounts.txt", &String::from_utf8(out).expect("utf-8"));
+    }
+
+    /// Every key at every depth, with its path.
+    fn keys(value: &Json, path: &str, out: &mut Vec<String>) {
+        match value {
+            Json::Object(map) => {
+                for (key, value) in map {
+                    out.push(format!("{path}.{key}"));
+                    keys(value, &format!("{path}.{key}"), out);
+                }
+            }
+            Json::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    keys(item, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn json_plan_follows_the_published_schema() {
+        let schema: Json = serde_json::from_str(include_str!("../plan.schema.json")).expect("the schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+        let plan = plan_json(&plan());
+        let errors: Vec<String> = validator
+            .iter_errors(&plan)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "plan.schema.json refuses the plan:\n{}",
+            errors.join("\n")
+        );
+        let mut snake = plan.clone();
+        snake["findings"][0]["account_id"] = "333333333333".into();
+        assert!(!validator.is_valid(&snake), "the schema accepted a snake_case key");
+    }
+
+    #[test]
+    fn every_json_key_is_camel_case() {
+        let mut found = Vec::new();
+        keys(&plan_json(&plan()), "", &mut found);
+        assert!(found.iter().any(|k| k.ends_with(".accountId")), "{found:?}");
+        let wrong: Vec<&String> = found
+            .iter()
+            .filter(|path| {
+                let key = path.rsplit('.').next().unwrap_or_default();
+                !(key.starts_with(|c: char| c.is_ascii_lowercase()) && key.chars().all(|c| c.is_ascii_alphanumeric()))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "keys not in camelCase: {wrong:?}");
     }
 
     #[test]

@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         yes: true,
         approve: true,
         waive: Vec::new(),
+        allow_replace: Vec::new(),
     };
     let outcome = promote::deploy(&config, deployed.clone(), &hosts, &options, &mut Vec::new())
         .await

@@ -262,9 +262,31 @@ impl Config {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+        let config = Self::from_json(&text).map_err(|e| match e {
+            ConfigError::File { reason, .. } => file_error(reason),
+            other => other,
+        })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Parses a JSON configuration; a field serde refuses is named by its path
+    /// (`targets[1].instanceCnt`), with the line and column.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let reason = inner.to_string();
+            if path.is_empty() || path == "." {
+                ConfigError::File {
+                    path: "(text)".into(),
+                    reason,
+                }
+            } else {
+                ConfigError::Invalid { field: path, reason }
+            }
+        })
     }
 
     /// Checks what the providers cannot: how the parts fit together.
@@ -412,6 +434,31 @@ mod tests {
         config.dev.network.subnets[1].zone = "a".into();
         let error = config.validate().expect_err("one zone").to_string();
         assert!(error.contains("dev.network.subnets"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_or_mistyped_field_is_named_by_its_path() {
+        let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("environment.example.json"))
+            .expect("example");
+        let mut json: serde_json::Value = serde_json::from_str(&example).expect("JSON");
+        json["targets"][1]["instanceCnt"] = 2.into();
+        let error = Config::from_json(&json.to_string())
+            .expect_err("unknown field")
+            .to_string();
+        assert!(
+            error.starts_with("configuration `targets[1].instanceCnt`: unknown field `instanceCnt`"),
+            "{error}"
+        );
+
+        let mut json: serde_json::Value = serde_json::from_str(&example).expect("JSON");
+        json["dev"]["network"]["subnets"][0]["cidr"] = 10.into();
+        let error = Config::from_json(&json.to_string())
+            .expect_err("wrong type")
+            .to_string();
+        assert!(
+            error.starts_with("configuration `dev.network.subnets[0].cidr`: invalid type"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,29 +1,116 @@
 //! `secure-mlops`: the reference environment's command line.
 //!
-//! `secure-mlops deploy [--yes] [--approve-prod] [--waive RULES]` previews every account, applies
-//! all but the gated promotions, smoke-tests staging, and promotes to prod when approved (flag or
-//! prompt); `up` is the same command, so nothing reaches prod another way. The other commands
-//! (`preview`, `destroy`, `refresh`, `import`, `graph`, with their flags) are the standard Palisade
-//! command line over the same stacks. `--config FILE` reads the
+//! `secure-mlops deploy [--yes] [--approve-prod] [--waive RULES] [--allow-replace NAME]` previews
+//! every account, applies all but the gated promotions, smoke-tests staging, and promotes to prod
+//! when approved (flag or prompt); `up` is the same command, so nothing reaches prod another way.
+//! The other commands (`preview`, `destroy`, `refresh`, `import`, `graph`, `completions`, with their
+//! flags) are the standard Palisade command line over the same stacks. `--config FILE` reads the
 //! environment from JSON (see `environment.example.json`); without it, the local emulator's three
 //! accounts are used. `PALISADE_ENDPOINT` sends every call to a local emulator; state lives in
 //! `PALISADE_STATE_DIR` (default `.palisade`).
+//!
+//! The command line is parsed before anything else: `--help`, `--version` and usage errors (exit
+//! code 2) never wait for AWS.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use palisade::{Hosts, StateStore};
-use secure_mlops::promote::{self, Options};
+use clap::{Args, Parser, Subcommand};
+use palisade::cli::{
+    ApplyArgs, Command, CompletionsArgs, DestroyArgs, GlobalArgs, GraphArgs, ImportArgs, PreviewArgs, RefreshArgs,
+};
+use palisade::{Account, Hosts, StateStore};
+use secure_mlops::promote::{self, Options, PromoteError};
 use secure_mlops::{declare, Config};
 
-const USAGE: &str = "usage: secure-mlops [--config FILE] <deploy|up [--yes] [--approve-prod] [--waive RULES] | preview | destroy | refresh | import | graph> [flags]";
+/// The reference environment's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "secure-mlops",
+    version,
+    about = "Deploy the secure MLOps environment (dev, staging, prod) and promote its models.",
+    after_help = "Without a command, `preview` runs. PALISADE_ENDPOINT sends every call to a local emulator; state lives in PALISADE_STATE_DIR (default .palisade); RUST_LOG=debug logs every detail to stderr."
+)]
+struct Cli {
+    /// The environment's configuration (JSON, see environment.example.json) [default: the local
+    /// emulator's three accounts].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<SecureCommand>,
+}
+
+/// The commands: `deploy` (also `up`) and the standard ones.
+#[derive(Debug, Subcommand)]
+enum SecureCommand {
+    /// Preview every account, apply all but the gated promotions, smoke-test staging, then promote
+    /// to prod when approved.
+    #[command(visible_alias = "up")]
+    Deploy(DeployArgs),
+    /// Show every change in every account, and the guardrails' findings; applies nothing.
+    Preview(PreviewArgs),
+    /// Delete every resource of the selected stacks.
+    Destroy(DestroyArgs),
+    /// Compare the state with what exists in the accounts, and report drift.
+    Refresh(RefreshArgs),
+    /// Adopt an existing resource into a declaration's state (one stack: name it with --stack).
+    Import(ImportArgs),
+    /// Print the dependency graph (Graphviz DOT, or Mermaid).
+    Graph(GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+}
+
+/// `deploy`'s options.
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    apply: ApplyArgs,
+    /// Promote to the stages that require approval (prod) without asking.
+    #[arg(long = "approve-prod")]
+    approve_prod: bool,
+}
+
+impl SecureCommand {
+    /// The standard command this is, or `None` for `deploy`.
+    fn standard(self) -> Result<Command, DeployArgs> {
+        Ok(match self {
+            SecureCommand::Deploy(args) => return Err(args),
+            SecureCommand::Preview(args) => Command::Preview(args),
+            SecureCommand::Destroy(args) => Command::Destroy(args),
+            SecureCommand::Refresh(args) => Command::Refresh(args),
+            SecureCommand::Import(args) => Command::Import(args),
+            SecureCommand::Graph(args) => Command::Graph(args),
+            SecureCommand::Completions(args) => Command::Completions(args),
+        })
+    }
+}
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match load_config(&mut args) {
+    let cli = match palisade::cli::parse_or_exit_code::<Cli>(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    palisade::cli::init_logging();
+    let command = cli.command.unwrap_or(SecureCommand::Preview(PreviewArgs::default()));
+    if let SecureCommand::Completions(args) = &command {
+        palisade::cli::completions::<Cli>(args.shell, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if let SecureCommand::Deploy(_) = &command {
+        if !cli.global.stacks.is_empty() || cli.global.parallel.is_some() {
+            eprintln!(
+                "error: deploy runs the whole release across every account; --stack and --parallel are for preview, destroy, refresh, import and graph"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
+            eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
@@ -34,18 +121,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = StateStore::new(std::env::var("PALISADE_STATE_DIR").unwrap_or_else(|_| ".palisade".into()));
-    runtime.block_on(run(config, args, store))
+    let store = StateStore::new(palisade::cli::state_dir());
+    runtime.block_on(run(config, cli.global, command, store))
 }
 
-/// Takes `--config FILE` out of `args` and builds the configuration.
-fn load_config(args: &mut Vec<String>) -> Result<Config, String> {
-    let mut config = match args.iter().position(|a| a == "--config") {
-        Some(at) => {
-            let path = args.get(at + 1).cloned().ok_or("--config needs a file")?;
-            args.drain(at..=at + 1);
-            Config::from_file(&PathBuf::from(path)).map_err(|e| e.to_string())?
-        }
+/// Reads the configuration from `path`, or the local one; `PALISADE_ENDPOINT` overrides its endpoint.
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
+    let mut config = match path {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => {
             let local = Config::local();
             local.validate().map_err(|e| e.to_string())?;
@@ -58,31 +141,60 @@ fn load_config(args: &mut Vec<String>) -> Result<Config, String> {
     Ok(config)
 }
 
-async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
+/// Every stack's name and account, to name them in error messages.
+fn places(config: &Config) -> Vec<(String, Account)> {
+    let mut places = vec![("dev".to_string(), config.dev_account())];
+    places.extend(
+        config
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), config.target_account(t))),
+    );
+    places
+}
+
+/// Prints `error` in one or two lines (the full chain goes to the log).
+fn report(config: &Config, error: &PromoteError) {
+    tracing::error!(error = %error, "secure-mlops failed");
+    let places = places(config);
+    let places: Vec<(&str, &Account)> = places.iter().map(|(s, a)| (s.as_str(), a)).collect();
+    let text = match error {
+        PromoteError::Engine(error) => palisade::cli::explain(error, &places),
+        other => other.to_string(),
+    };
+    eprintln!("error: {text}");
+}
+
+async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: StateStore) -> ExitCode {
     let mut stdout = std::io::stdout();
     let mut hosts = Hosts::default();
-    let code = if matches!(args.first().map(String::as_str), Some("deploy" | "up")) {
-        match deploy_options(&args[1..]) {
-            Ok(options) => deploy(&config, store, &hosts, &options, &mut stdout).await,
-            Err(message) => {
-                eprintln!("error: {message}\n{USAGE}");
-                ExitCode::from(2)
-            }
+    let code = match command.standard() {
+        Err(deploy) => {
+            let options = Options {
+                yes: deploy.apply.yes,
+                approve: deploy.approve_prod,
+                waive: deploy.apply.waive,
+                allow_replace: deploy.apply.allow_replace,
+            };
+            run_deploy(&config, store, &hosts, &options, &mut stdout).await
         }
-    } else {
-        // The standard commands over the same stacks; the release is looked up as for a deploy.
-        // The release lookup's provider is not needed by the command, which starts its own.
-        let found = promote::find_release(&config, &hosts).await;
-        std::mem::take(&mut hosts).stop().await;
-        let declared = match found {
-            Ok(release) => declare(&config, &release).map_err(promote::PromoteError::from),
-            Err(error) => Err(error),
-        };
-        match declared {
-            Ok(environment) => palisade::cli::run(&args, environment.stacks, store, &mut stdout).await,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
+        Ok(command) => {
+            // The standard commands over the same stacks; the release is looked up as for a deploy.
+            // The release lookup's provider is not needed by the command, which starts its own.
+            let found = promote::find_release(&config, &hosts).await;
+            std::mem::take(&mut hosts).stop().await;
+            let declared = match found {
+                Ok(release) => declare(&config, &release).map_err(PromoteError::from),
+                Err(error) => Err(error),
+            };
+            match declared {
+                Ok(environment) => {
+                    palisade::cli::execute::<Cli>(&global, command, environment.stacks, store, &mut stdout).await
+                }
+                Err(error) => {
+                    report(&config, &error);
+                    ExitCode::FAILURE
+                }
             }
         }
     };
@@ -90,24 +202,7 @@ async fn run(config: Config, args: Vec<String>, store: StateStore) -> ExitCode {
     code
 }
 
-fn deploy_options(args: &[String]) -> Result<Options, String> {
-    let mut options = Options::default();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--yes" | "-y" => options.yes = true,
-            "--approve-prod" => options.approve = true,
-            "--waive" => {
-                let rules = rest.next().ok_or("--waive needs a comma-separated list of rule ids")?;
-                options.waive.extend(rules.split(',').map(str::to_string));
-            }
-            other => return Err(format!("unexpected argument `{other}` for deploy")),
-        }
-    }
-    Ok(options)
-}
-
-async fn deploy(
+async fn run_deploy(
     config: &Config,
     store: StateStore,
     hosts: &Hosts,
@@ -116,8 +211,8 @@ async fn deploy(
 ) -> ExitCode {
     match promote::deploy(config, store.clone(), hosts, options, out).await {
         Ok(outcome) => {
-            if let Err(message) = promote::summary(config, &store, out) {
-                eprintln!("error: {message}");
+            if let Err(error) = promote::summary(config, &store, out) {
+                report(config, &error);
             }
             if outcome.ok {
                 ExitCode::SUCCESS
@@ -125,8 +220,8 @@ async fn deploy(
                 ExitCode::FAILURE
             }
         }
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            report(config, &error);
             ExitCode::FAILURE
         }
     }

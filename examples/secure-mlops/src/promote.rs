@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use palisade::cli::ask;
-use palisade::engine::{ApplyReport, EngineError, Step};
+use palisade::engine::{ApplyOptions, ApplyReport, EngineError, Step};
 use palisade::render::write_plan;
 use palisade::stack::DeclareError;
 use palisade::{guardrails, Engine, Hosts, Operation, StateStore};
@@ -31,6 +31,19 @@ pub struct Options {
     pub approve: bool,
     /// Guardrail rules waived by name.
     pub waive: Vec<String>,
+    /// Resources holding data that this run may replace or delete, by logical name, `Kind name`,
+    /// `stack/name` or URN (`--allow-replace`, repeatable).
+    pub allow_replace: Vec<String>,
+}
+
+impl Options {
+    /// What the engine may do beyond the plan's own safety rules.
+    fn apply_options(&self) -> ApplyOptions {
+        ApplyOptions {
+            allow_data_loss: self.allow_replace.clone(),
+            ..ApplyOptions::default()
+        }
+    }
 }
 
 /// One smoke test that passed.
@@ -160,7 +173,7 @@ pub async fn deploy(
         }
         engine.record_waivers(&options.waive)?;
         writeln!(out, "\n== Applying")?;
-        let report = engine.apply(&now, hosts, out).await?;
+        let report = engine.apply_with(&now, hosts, &options.apply_options(), out).await?;
         if !report_ok(out, &report)? {
             return Ok(Outcome::default());
         }
@@ -249,7 +262,9 @@ pub async fn deploy(
         return Ok(outcome);
     }
     engine.record_waivers(&options.waive)?;
-    let report = engine.apply(&promotion, hosts, out).await?;
+    let report = engine
+        .apply_with(&promotion, hosts, &options.apply_options(), out)
+        .await?;
     outcome.ok = report_ok(out, &report)?;
     if outcome.ok {
         outcome.promoted = stages;

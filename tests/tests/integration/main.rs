@@ -1,6 +1,7 @@
 //! Every workspace-level integration test, as one binary: the AWS SDK crates are linked once, not once
 //! per file.
 
+mod cli;
 mod conformance;
 mod deploy;
 mod engine;

@@ -211,6 +211,7 @@ impl Run {
             yes: true,
             approve,
             waive: Vec::new(),
+            allow_replace: Vec::new(),
         };
         let outcome = promote::deploy(config, self.store.clone(), &self.hosts, &options, &mut out)
             .await
