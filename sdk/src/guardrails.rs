@@ -17,7 +17,7 @@ mod view;
 
 use serde::Serialize;
 
-use crate::engine::Plan;
+use crate::plan::Plan;
 use crate::stack::Stack;
 use view::{PlanView, Planned};
 
@@ -312,7 +312,7 @@ pub fn blocking<'a>(findings: &'a [Finding], waived: &[String]) -> Vec<&'a Findi
 mod tests {
     use super::*;
     use crate::account::Account;
-    use crate::engine::{Operation, StackInfo, Step};
+    use crate::plan::{Operation, StackInfo, Step};
     use palisade_provider_kit::value::{map_from_json, PropertyValue};
     use palisade_security::policy_document::SAGEMAKER_VPC_ACTIONS;
     use serde_json::{json, Value as Json};
@@ -333,6 +333,8 @@ mod tests {
             delete_before_replace: false,
             dependencies: Vec::new(),
             protect: false,
+            data_loss: None,
+            holds_data: None,
             failures: Vec::new(),
         }
     }
@@ -348,8 +350,7 @@ mod tests {
                 region: "eu-west-1".into(),
             }],
             steps,
-            findings: Vec::new(),
-            leftovers: Vec::new(),
+            ..Plan::default()
         };
         check(&plan, &[stack])
     }

@@ -5,10 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use palisade_proto::ResourceProviderClient;
+use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Mutex;
 use tokio::process::{Child, ChildStdin, Command};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::account::Account;
+use crate::provider::{CallError, ProviderClient};
 
 /// How long a plugin may take to print its port.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,6 +49,16 @@ pub enum HostError {
         /// The transport error.
         source: tonic::transport::Error,
     },
+    /// A provider refused its configuration, or a function call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl HostError {
+    /// Whether a provider answered that what was asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, HostError::Call(call) if call.is_not_found())
+    }
 }
 
 /// The file name of the plugin binary of `package` (`pulumi-resource-palisade-network`).
@@ -189,6 +206,70 @@ impl Plugin {
                 let _ = self.child.kill().await;
                 false
             }
+        }
+    }
+}
+
+/// Provider processes: one per provider package per account, started and configured on first use.
+#[derive(Debug, Default)]
+pub struct Hosts {
+    plugins: Mutex<BTreeMap<(String, String), Plugin>>,
+    connected: Mutex<BTreeMap<(String, String), ProviderClient>>,
+    env: Vec<(String, String)>,
+}
+
+impl Hosts {
+    /// Hosts whose plugins get `env` on top of this process's environment.
+    pub fn with_env(env: Vec<(String, String)>) -> Self {
+        Self { env, ..Self::default() }
+    }
+
+    /// Uses `client`, an already running and configured provider, for `package` in the account
+    /// named `account` (in-process providers for tests and benchmarks).
+    pub async fn connect(&self, account: &str, package: &str, client: ResourceProviderClient<Channel>) {
+        self.connected
+            .lock()
+            .await
+            .insert((account.to_string(), package.to_string()), ProviderClient::new(client));
+    }
+
+    /// A configured client for `package` in `account`; starts its plugin on first use.
+    pub async fn client(&self, account: &Account, package: &str) -> Result<ProviderClient, HostError> {
+        let key = (account.name.clone(), package.to_string());
+        if let Some(client) = self.connected.lock().await.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut plugins = self.plugins.lock().await;
+        if let Some(plugin) = plugins.get(&key) {
+            return Ok(ProviderClient::new(plugin.client()));
+        }
+        let plugin = Plugin::start(&find_plugin(package)?, &self.env).await?;
+        let client = ProviderClient::new(plugin.client());
+        client
+            .configure(
+                &format!("{package} for account {}", account.name),
+                &account.provider_config(),
+            )
+            .await?;
+        plugins.insert(key, plugin);
+        Ok(client)
+    }
+
+    /// Calls function `token` (`palisade-deploy:index:getLatestApprovedModelPackage`) of its provider
+    /// in `account` with `args`, and returns its result. A refusal of the arguments is an error naming
+    /// each property at fault.
+    pub async fn invoke(&self, account: &Account, token: &str, args: &Json) -> Result<Json, HostError> {
+        let package = token.split(':').next().unwrap_or_default();
+        let client = self.client(account, package).await?;
+        Ok(client
+            .invoke(&format!("{token} in account {}", account.name), token, args)
+            .await?)
+    }
+
+    /// Stops every provider process.
+    pub async fn stop(self) {
+        for (_, plugin) in self.plugins.into_inner() {
+            plugin.stop().await;
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod engine;
 pub mod guardrails;
 pub mod host;
+pub mod plan;
+pub mod provider;
 pub mod progress;
 pub mod reference;
 pub mod render;
@@ -16,7 +18,8 @@ pub mod stack;
 pub mod state;
 
 pub use account::{Access, Account};
-pub use engine::{Engine, Hosts, Operation, Plan};
+pub use engine::{Engine, Hosts};
+pub use plan::{Operation, Plan};
 pub use palisade_deploy as deploy;
 pub use palisade_network as network;
 pub use palisade_provider_kit as kit;

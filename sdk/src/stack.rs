@@ -15,6 +15,9 @@ pub struct Declared {
     pub depends_on: Vec<String>,
     /// Refuse to delete it.
     pub protect: bool,
+    /// What replacing or deleting it destroys, for a kind that holds data and a declaration that
+    /// did not opt out of its protection (`Options::allow_data_loss`).
+    pub holds_data: Option<&'static str>,
     /// The provider package (`palisade-network`).
     pub package: &'static str,
     /// The type token (`palisade-network:index:Vpc`).
@@ -67,6 +70,10 @@ pub struct Options {
     pub protect: bool,
     /// Resources to come after, besides those the inputs refer to.
     pub depends_on: Vec<Resource>,
+    /// Let plans replace or delete this resource although its kind holds data (keys, buckets,
+    /// Studio domains and profiles, the model registry). Off by default: such a step is refused
+    /// unless the run names it (`--allow-replace NAME`).
+    pub allow_data_loss: bool,
 }
 
 /// A declaration the stack refused.
@@ -151,6 +158,7 @@ impl Stack {
             urn: urn.clone(),
             depends_on: options.depends_on.iter().map(|r| r.urn.clone()).collect(),
             protect: options.protect,
+            holds_data: R::HOLDS_DATA.filter(|_| !options.allow_data_loss),
             package: R::PACKAGE,
             token,
             name,

@@ -1,9 +1,13 @@
-//! Stack state: one JSON file per stack under `.palisade/`, written atomically after every operation,
-//! guarded by a lock so that two runs never update the same stack at once.
+//! Stack state: one JSON file per project and stack under `.palisade/<project>/<stack>.json`, written
+//! atomically after every operation, guarded by an operating-system file lock so that two runs never
+//! update the same stack at once. A state names its project and account, and a program of another
+//! project or for another account is refused, so two environments in the same accounts never touch
+//! each other.
 //!
 //! An operation is journalled (`pending`) before it starts; a run killed in the middle leaves the
-//! entry behind, and the next run re-issues the create, which the provider answers by adopting the
-//! resource it finds tagged with the URN instead of making a second one.
+//! entry behind, and the next run resolves it before planning: a create is re-issued (the provider
+//! adopts the resource it finds by URN tag or name instead of making a second one), an update or
+//! delete is settled by reading the resource.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -36,8 +40,18 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+    /// The file belongs to another project or account.
+    #[error("state file {path} belongs to {found}, not to {expected}; use another state directory (PALISADE_STATE_DIR) or move the file deliberately")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// Whose it is (`project "a", stack "dev", account 111111111111`).
+        found: String,
+        /// Whose the program expected it to be.
+        expected: String,
+    },
     /// Another run holds the stack's lock.
-    #[error("stack `{stack}` is locked by another run ({holder}); wait for it, or remove {path} if that run is gone")]
+    #[error("stack `{stack}` is locked by another run ({holder}); wait for it to finish")]
     Locked {
         /// The stack.
         stack: String,
@@ -49,7 +63,7 @@ pub enum StateError {
 }
 
 /// One resource as last seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceState {
     /// Its URN.
@@ -71,6 +85,10 @@ pub struct ResourceState {
     /// Refuse to delete it.
     #[serde(default)]
     pub protect: bool,
+    /// What replacing or deleting it destroys, if its kind holds data and the declaration did not
+    /// opt out of protection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds_data: Option<String>,
 }
 
 impl ResourceState {
@@ -139,6 +157,64 @@ pub struct PendingOperation {
     /// For `delete-replaced`: the replaced resource, so that a later run can delete it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced: Option<ResourceState>,
+    /// For `create`: the checked inputs it was created with (wire JSON), so that a later run can
+    /// ask the provider to find what it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Json>,
+}
+
+/// A guardrail rule waived for a run: which, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiver {
+    /// The rule's id (`PAL-NET-01`).
+    pub rule: String,
+    /// When (UTC, RFC 3339); empty for waivers recorded before this was kept.
+    #[serde(default)]
+    pub at: String,
+}
+
+/// Reads a waiver either as recorded today or as the bare rule id older states hold.
+fn waivers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Waiver>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Recorded {
+        Rule(String),
+        Waiver(Waiver),
+    }
+    let recorded: Vec<Recorded> = Vec::deserialize(deserializer)?;
+    Ok(recorded
+        .into_iter()
+        .map(|r| match r {
+            Recorded::Rule(rule) => Waiver { rule, at: String::new() },
+            Recorded::Waiver(w) => w,
+        })
+        .collect())
+}
+
+/// The current time as RFC 3339 UTC (`2026-11-28T19:46:17Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
 }
 
 /// The state of one stack.
@@ -147,6 +223,9 @@ pub struct PendingOperation {
 pub struct StackState {
     /// Format version.
     pub version: u32,
+    /// The project the stack belongs to (empty in states written before projects were recorded).
+    #[serde(default)]
+    pub project: String,
     /// The stack's name.
     pub stack: String,
     /// The account it deploys to.
@@ -156,16 +235,17 @@ pub struct StackState {
     /// Operations in flight when the state was last written.
     #[serde(default)]
     pub pending: Vec<PendingOperation>,
-    /// Guardrail rules the user waived for the last `up`, by id.
-    #[serde(default)]
-    pub waivers: Vec<String>,
+    /// Guardrail rules the user waived, by id and time, every run's (they accumulate).
+    #[serde(default, deserialize_with = "waivers")]
+    pub waivers: Vec<Waiver>,
 }
 
 impl StackState {
-    /// An empty state.
-    pub fn new(stack: &str, account_id: &str) -> Self {
+    /// An empty state of `stack` in `project`, for account `account_id`.
+    pub fn new(project: &str, stack: &str, account_id: &str) -> Self {
         Self {
             version: STATE_VERSION,
+            project: project.to_string(),
             stack: stack.to_string(),
             account_id: account_id.to_string(),
             resources: Vec::new(),
@@ -199,16 +279,11 @@ pub struct StateStore {
     dir: PathBuf,
 }
 
-/// A held stack lock; released on drop.
+/// A held stack lock: an operating-system lock on the stack's lock file, released when this is
+/// dropped or the process ends, however it ends.
 #[derive(Debug)]
 pub struct StackLock {
-    path: PathBuf,
-}
-
-impl Drop for StackLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
+    _file: File,
 }
 
 impl StateStore {
@@ -222,7 +297,12 @@ impl StateStore {
         &self.dir
     }
 
-    fn path(&self, stack: &str) -> PathBuf {
+    fn path(&self, project: &str, stack: &str) -> PathBuf {
+        self.dir.join(project).join(format!("{stack}.json"))
+    }
+
+    /// Where states lived before they were kept per project (`.palisade/<stack>.json`).
+    fn legacy_path(&self, stack: &str) -> PathBuf {
         self.dir.join(format!("{stack}.json"))
     }
 
@@ -233,42 +313,76 @@ impl StateStore {
         }
     }
 
-    /// The stack's state, or an empty one when it has none yet.
-    pub fn load(&self, stack: &str, account_id: &str) -> Result<StackState, StateError> {
-        let path = self.path(stack);
-        let text = match fs::read_to_string(&path) {
+    fn read(path: &Path) -> Result<Option<StackState>, StateError> {
+        let text = match fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StackState::new(stack, account_id)),
-            Err(e) => return Err(Self::io(&path)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::io(path)(e)),
         };
         let state: StackState = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         if state.version != STATE_VERSION {
             return Err(StateError::Corrupt {
-                path,
+                path: path.to_path_buf(),
                 reason: format!("format version {} is not {STATE_VERSION}", state.version),
             });
         }
-        if state.account_id != account_id {
-            return Err(StateError::Corrupt {
+        Ok(Some(state))
+    }
+
+    /// The state of `stack` in `project`, or an empty one when it has none yet. A file that names
+    /// another project, stack or account is refused, never silently used.
+    pub fn load(&self, project: &str, stack: &str, account_id: &str) -> Result<StackState, StateError> {
+        let path = self.path(project, stack);
+        let state = match Self::read(&path)? {
+            Some(state) => state,
+            None => match self.legacy(project, stack)? {
+                Some(state) => state,
+                None => return Ok(StackState::new(project, stack, account_id)),
+            },
+        };
+        let whose = |state: &StackState| {
+            format!(
+                "project `{}`, stack `{}`, account {}",
+                state.project, state.stack, state.account_id
+            )
+        };
+        let expected = StackState::new(project, stack, account_id);
+        if state.project != project || state.stack != stack || state.account_id != account_id {
+            return Err(StateError::Foreign {
                 path,
-                reason: format!(
-                    "it belongs to account {}, but the stack now targets {account_id}; move or delete it deliberately",
-                    state.account_id
-                ),
+                found: whose(&state),
+                expected: whose(&expected),
             });
         }
         Ok(state)
     }
 
+    /// A state written before states were kept per project, if it is this project's: its
+    /// resources' URNs name the project (a state without resources is anyone's).
+    fn legacy(&self, project: &str, stack: &str) -> Result<Option<StackState>, StateError> {
+        let Some(mut state) = Self::read(&self.legacy_path(stack))? else {
+            return Ok(None);
+        };
+        let marker = format!("urn:pulumi:{stack}::{project}::");
+        let ours = state.resources.iter().all(|r| r.urn.starts_with(&marker))
+            && state.pending.iter().all(|p| p.urn.starts_with(&marker));
+        if !ours || !state.project.is_empty() {
+            return Ok(None);
+        }
+        state.project = project.to_string();
+        Ok(Some(state))
+    }
+
     /// Writes the state atomically: a temporary file (mode 0600) is written and synced, then renamed
-    /// over the old one, and the directory is synced.
+    /// over the old one, and the directory is synced. A legacy file it came from is removed.
     pub fn save(&self, state: &StackState) -> Result<(), StateError> {
-        fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
-        let path = self.path(&state.stack);
-        let temp = self.dir.join(format!(".{}.json.tmp", state.stack));
+        let dir = self.dir.join(&state.project);
+        fs::create_dir_all(&dir).map_err(Self::io(&dir))?;
+        let path = self.path(&state.project, &state.stack);
+        let temp = dir.join(format!(".{}.json.tmp", state.stack));
         let text = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
@@ -283,46 +397,46 @@ impl StateStore {
         file.write_all(&text).map_err(Self::io(&temp))?;
         file.sync_all().map_err(Self::io(&temp))?;
         fs::rename(&temp, &path).map_err(Self::io(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Self::io(&self.dir))?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(Self::io(&dir))?;
+        if self.legacy(&state.project, &state.stack)?.is_some() {
+            let legacy = self.legacy_path(&state.stack);
+            fs::remove_file(&legacy).map_err(Self::io(&legacy))?;
+        }
         Ok(())
     }
 
-    /// Takes the stack's lock, or says who holds it. A lock left by a process that no longer runs is
-    /// taken over.
-    pub fn lock(&self, stack: &str) -> Result<StackLock, StateError> {
-        fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
-        let path = self.dir.join(format!("{stack}.lock"));
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-                Ok(mut file) => {
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(StackLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
-                    let alive = holder
-                        .parse::<u32>()
-                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-                    if alive || holder.is_empty() {
-                        return Err(StateError::Locked {
-                            stack: stack.to_string(),
-                            holder: format!("process {holder}"),
-                            path,
-                        });
-                    }
-                    // The holder died without releasing it.
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => return Err(Self::io(&path)(e)),
+    /// Takes the lock of `stack` in `project`, or says who holds it. The lock is the operating
+    /// system's (`flock`), held for the run's lifetime and released by the OS when the process
+    /// dies, so a killed run never leaves a stale lock and taking it is never check-then-act.
+    pub fn lock(&self, project: &str, stack: &str) -> Result<StackLock, StateError> {
+        let dir = self.dir.join(project);
+        fs::create_dir_all(&dir).map_err(Self::io(&dir))?;
+        let path = dir.join(format!("{stack}.lock"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(Self::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                return Err(StateError::Locked {
+                    stack: format!("{project}/{stack}"),
+                    holder: if holder.is_empty() { "a run that just started".into() } else { holder },
+                    path,
+                });
             }
+            Err(fs::TryLockError::Error(e)) => return Err(Self::io(&path)(e)),
         }
-        Err(StateError::Locked {
-            stack: stack.to_string(),
-            holder: "a run that keeps re-taking it".into(),
-            path,
-        })
+        // Who holds it, for the message a second run shows.
+        let holder = format!("process {}, since {}", std::process::id(), now_rfc3339());
+        file.set_len(0).map_err(Self::io(&path))?;
+        file.write_all(holder.as_bytes()).map_err(Self::io(&path))?;
+        Ok(StackLock { _file: file })
     }
 }
 
@@ -339,56 +453,117 @@ mod tests {
         dir
     }
 
+    fn resource(project: &str, name: &str) -> ResourceState {
+        ResourceState {
+            urn: format!("urn:pulumi:dev::{project}::palisade-network:index:Vpc::{name}"),
+            token: "palisade-network:index:Vpc".into(),
+            package: "palisade-network".into(),
+            id: format!("vpc-{name}"),
+            inputs: json!({}),
+            outputs: json!({}),
+            ..ResourceState::default()
+        }
+    }
+
     #[test]
     fn saves_atomically_with_owner_only_permissions_and_loads_back() {
         let store = StateStore::new(temp_dir("save"));
-        let mut state = StackState::new("dev", "111111111111");
+        let mut state = StackState::new("p", "dev", "111111111111");
         let mut outputs = map_from_json(&json!({"vpcId": "vpc-1"}));
         outputs.insert(
             "password".into(),
             PropertyValue::Secret(Box::new(PropertyValue::String("p".into()))),
         );
         state.upsert(ResourceState {
-            urn: "urn:pulumi:dev::p::t::n".into(),
-            token: "t".into(),
-            package: "palisade-network".into(),
-            id: "vpc-1".into(),
-            inputs: json!({}),
             outputs: to_wire_json(&outputs),
-            dependencies: vec![],
-            protect: false,
+            ..resource("p", "n")
         });
         store.save(&state).expect("save");
-        let path = store.dir().join("dev.json");
+        let path = store.dir().join("p").join("dev.json");
         assert_eq!(fs::metadata(&path).expect("file").permissions().mode() & 0o777, 0o600);
-        let loaded = store.load("dev", "111111111111").expect("load");
+        let loaded = store.load("p", "dev", "111111111111").expect("load");
         assert_eq!(loaded, state);
         assert_eq!(
             loaded.resources[0].output_map(),
             outputs,
             "secrets survive the round trip"
         );
+        let moved = store.load("p", "dev", "222222222222").expect_err("another account");
         assert!(
-            store.load("dev", "222222222222").is_err(),
-            "a state never moves accounts silently"
+            moved.to_string().contains("belongs to project `p`, stack `dev`, account 111111111111"),
+            "a state never moves accounts silently: {moved}"
         );
     }
 
     #[test]
-    fn a_second_lock_is_refused_until_the_first_is_released() {
-        let store = StateStore::new(temp_dir("lock"));
-        let lock = store.lock("dev").expect("first");
-        let error = store.lock("dev").expect_err("second");
-        assert!(error.to_string().contains("locked by another run"), "{error}");
-        drop(lock);
-        store.lock("dev").expect("after release");
+    fn projects_keep_separate_states_of_the_same_stack_name() {
+        let store = StateStore::new(temp_dir("projects"));
+        let mut a = StackState::new("env-a", "dev", "111111111111");
+        a.upsert(resource("env-a", "a"));
+        store.save(&a).expect("save a");
+        let b = store.load("env-b", "dev", "111111111111").expect("load b");
+        assert!(b.resources.is_empty(), "another project's stack of the same name starts empty");
+        assert_eq!(store.load("env-a", "dev", "111111111111").expect("a").resources.len(), 1);
     }
 
     #[test]
-    fn a_lock_left_by_a_dead_process_is_taken_over() {
-        let store = StateStore::new(temp_dir("stale"));
+    fn a_file_naming_another_project_is_refused_with_where_and_whose() {
+        let store = StateStore::new(temp_dir("foreign"));
+        let mut a = StackState::new("env-a", "dev", "111111111111");
+        a.upsert(resource("env-a", "a"));
+        store.save(&a).expect("save");
+        // Someone copied env-a's state into env-b's place.
+        fs::create_dir_all(store.dir().join("env-b")).expect("dir");
+        fs::copy(store.dir().join("env-a/dev.json"), store.dir().join("env-b/dev.json")).expect("copy");
+        let error = store.load("env-b", "dev", "111111111111").expect_err("refused").to_string();
+        assert!(error.contains("env-b/dev.json"), "{error}");
+        assert!(error.contains("belongs to project `env-a`"), "{error}");
+    }
+
+    #[test]
+    fn a_legacy_state_is_taken_only_by_its_own_project_and_moved() {
+        let store = StateStore::new(temp_dir("legacy"));
         fs::create_dir_all(store.dir()).expect("dir");
-        fs::write(store.dir().join("dev.lock"), "4294967\n").expect("stale lock");
-        store.lock("dev").expect("taken over");
+        let mut old = StackState::new("", "dev", "111111111111");
+        old.upsert(resource("env-a", "a"));
+        fs::write(
+            store.dir().join("dev.json"),
+            serde_json::to_string(&old).expect("json").replace(r#""project":"","#, ""),
+        )
+        .expect("legacy file");
+        assert!(store.load("env-b", "dev", "111111111111").expect("b").resources.is_empty());
+        let a = store.load("env-a", "dev", "111111111111").expect("a");
+        assert_eq!(a.resources.len(), 1);
+        store.save(&a).expect("save");
+        assert!(!store.dir().join("dev.json").exists(), "the legacy file moved");
+        assert!(store.dir().join("env-a/dev.json").exists());
+    }
+
+    #[test]
+    fn waivers_of_older_states_read_as_rules_without_a_time() {
+        let json = json!({"version": 1, "stack": "dev", "accountId": "1", "resources": [], "waivers": ["PAL-NET-01"]});
+        let state: StackState = serde_json::from_value(json).expect("old state");
+        assert_eq!(state.waivers, vec![Waiver { rule: "PAL-NET-01".into(), at: String::new() }]);
+        assert!(now_rfc3339().ends_with('Z') && now_rfc3339().len() == 20, "{}", now_rfc3339());
+    }
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder_until_the_first_is_released() {
+        let store = StateStore::new(temp_dir("lock"));
+        let lock = store.lock("p", "dev").expect("first");
+        let error = store.lock("p", "dev").expect_err("second");
+        assert!(error.to_string().contains("locked by another run"), "{error}");
+        assert!(error.to_string().contains(&format!("process {}", std::process::id())), "{error}");
+        drop(lock);
+        store.lock("p", "dev").expect("after release");
+        store.lock("q", "dev").expect("another project's stack of the same name");
+    }
+
+    #[test]
+    fn a_lock_file_left_behind_is_no_lock() {
+        let store = StateStore::new(temp_dir("stale"));
+        fs::create_dir_all(store.dir().join("p")).expect("dir");
+        fs::write(store.dir().join("p/dev.lock"), "process 4294967, since yesterday\n").expect("stale lock");
+        store.lock("p", "dev").expect("a file nobody holds locked is free");
     }
 }

@@ -198,7 +198,7 @@ async fn an_unchanged_declaration_plans_nothing_and_a_change_plans_one_update() 
     let changed: Vec<_> = plan.steps.iter().filter(|s| s.operation != Operation::Same).collect();
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].operation, Operation::Update);
-    assert_eq!(changed[0].diff.get("value").map(String::as_str), Some("UPDATE"));
+    assert_eq!(changed[0].diff.get("value"), Some(&palisade::kit::diff::DiffKind::Update));
     assert!(
         log.entries().is_empty(),
         "planning made no mutating call: {:?}",
@@ -235,7 +235,7 @@ async fn cycles_and_dangling_references_are_named() {
         .plan(&hosts, false)
         .await
         .expect_err("dangling");
-    assert!(error.to_string().contains("no selected stack declares"), "{error}");
+    assert!(error.to_string().contains("which no stack of this program declares"), "{error}");
 }
 
 #[tokio::test]
@@ -304,13 +304,14 @@ async fn a_replaced_resource_left_by_an_interrupted_run_is_deleted_by_the_next()
     assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
 
     // A run that replaced `t` and was killed before deleting the old one leaves this journal entry.
-    let mut state = store.load("dev", "111111111111").expect("state");
+    let mut state = store.load("palisade", "dev", "111111111111").expect("state");
     let mut old = state.resources[0].clone();
     old.id = "id-old".into();
     state.pending.push(palisade::state::PendingOperation {
         urn: old.urn.clone(),
         operation: "delete-replaced id-old".into(),
         replaced: Some(old),
+        inputs: None,
     });
     store.save(&state).expect("save");
     log.clear();
@@ -328,7 +329,7 @@ async fn a_replaced_resource_left_by_an_interrupted_run_is_deleted_by_the_next()
 
     assert!(engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply").ok());
     assert_eq!(log.entries(), vec!["delete t id-old"]);
-    let state = store.load("dev", "111111111111").expect("state");
+    let state = store.load("palisade", "dev", "111111111111").expect("state");
     assert!(state.pending.is_empty(), "{:?}", state.pending);
     assert_eq!(state.resources[0].id, "id-1", "the live resource is untouched");
     assert!(!engine.plan(&hosts, false).await.expect("plan").has_changes());
@@ -374,7 +375,7 @@ async fn a_replaced_resource_is_kept_while_a_dependant_failed_to_move_and_delete
         "{entries:?}"
     );
     assert!(!entries.iter().any(|e| e == "delete base id-1"), "{entries:?}");
-    let state = store.load("dev", "111111111111").expect("state");
+    let state = store.load("palisade", "dev", "111111111111").expect("state");
     assert!(
         state.pending.iter().any(|p| p.operation == "delete-replaced id-1"),
         "{:?}",

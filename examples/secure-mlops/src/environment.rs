@@ -456,8 +456,8 @@ fn serve_release(
             tags: BTreeMap::new(),
         },
         Options {
-            protect: false,
             depends_on: grants.to_vec(),
+            ..Options::default()
         },
     )?;
     let endpoint_config = stack.resource::<EndpointConfig>(

@@ -105,7 +105,7 @@ pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, Pro
         },
         Err(error) if error.is_not_found() && config.dev.model.approval_status == "Approved" => Ok(Release::Registered),
         Err(error) if error.is_not_found() => Ok(Release::Unapproved),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(EngineError::from(error).into()),
     }
 }
 
@@ -297,7 +297,7 @@ pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)
             .map(|t| (t.name.clone(), t.account.account_id.clone())),
     );
     for (stack, account_id) in accounts {
-        let state = store.load(&stack, &account_id).map_err(EngineError::from)?;
+        let state = store.load(&config.environment, &stack, &account_id).map_err(EngineError::from)?;
         let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
         for resource in &state.resources {
             *kinds

@@ -18,6 +18,9 @@ pub trait ResourceType: Send + Sync + 'static {
     const DOC: &'static str;
     /// How the physical name is chosen when the user gives none, if the resource has one.
     const AUTONAME: Option<AutoName> = None;
+    /// For a kind that holds data (a key, a bucket, a home volume, a registry): what replacing or
+    /// deleting one destroys, in a reviewer's words. Engines protect such resources by default.
+    const HOLDS_DATA: Option<&'static str> = None;
 
     /// The typed inputs.
     type Inputs: Properties + Serialize + DeserializeOwned + Clone + Send + Sync + 'static;

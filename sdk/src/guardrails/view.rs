@@ -14,7 +14,7 @@ use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use palisade_security::policy_document::{bucket_arn, role_arn};
 use serde_json::{Map, Value as Json};
 
-use crate::engine::{Operation, Plan, Step};
+use crate::plan::{Operation, Plan, Step};
 use crate::reference::{marker, resolve};
 use crate::stack::Stack;
 
@@ -315,6 +315,8 @@ mod tests {
             delete_before_replace: false,
             dependencies: Vec::new(),
             protect: false,
+            data_loss: None,
+            holds_data: None,
             failures: Vec::new(),
         }
     }
@@ -383,6 +385,7 @@ mod tests {
             outputs: to_wire_json(&map_from_json(&json!({"keyId": "k-1"}))),
             dependencies: Vec::new(),
             protect: false,
+            holds_data: None,
         });
         let (mut plan, stacks) = plan(vec![key]);
         assert_eq!(PlanView::new(&plan, &stacks).output(KEY, "keyId"), "k-1");

@@ -2,7 +2,10 @@
 //!
 //! Resource `fake:index:Thing`: Check accepts any declared `ThingArgs`; Diff compares inputs, and a
 //! changed `replaceKey` forces replacement (delete first when `fixedName` is set); Create fails when
-//! `failCreate` is set. Every mutating call is logged, in order.
+//! `failCreate` is set; `opaquePreview` makes a previewed create's outputs unknown, as a real
+//! provider's computed outputs are. Read without an id finds what Create made for that URN (the
+//! adoption of an interrupted create). `fake:index:Vault` is the same thing, declared to hold data.
+//! Every mutating call is logged, in order.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -35,6 +38,8 @@ pub struct ThingArgs {
     pub fail_create: Option<bool>,
     /// Make Update fail.
     pub fail_update: Option<bool>,
+    /// A previewed Create answers every output unknown.
+    pub opaque_preview: Option<bool>,
 }
 
 /// Its outputs.
@@ -51,6 +56,18 @@ impl ResourceType for Thing {
     const PACKAGE: &'static str = "fake";
     const NAME: &'static str = "Thing";
     const DOC: &'static str = "A fake thing.";
+    type Inputs = ThingArgs;
+    type Outputs = ThingState;
+}
+
+/// A fake kind that holds data, so plans protect it.
+pub struct Vault;
+
+impl ResourceType for Vault {
+    const PACKAGE: &'static str = "fake";
+    const NAME: &'static str = "Vault";
+    const DOC: &'static str = "A fake thing that holds data.";
+    const HOLDS_DATA: Option<&'static str> = Some("the vault's contents");
     type Inputs = ThingArgs;
     type Outputs = ThingState;
 }
@@ -74,6 +91,8 @@ impl Log {
 struct Fake {
     log: Log,
     next: AtomicU64,
+    /// What Create made, by URN: its id and outputs.
+    made: Mutex<BTreeMap<String, (String, PropertyMap)>>,
 }
 
 fn name(urn: &str) -> &str {
@@ -173,6 +192,11 @@ impl ResourceProvider for Fake {
         let r = r.into_inner();
         let mut outputs: PropertyMap = decode_optional(r.properties.as_ref());
         if r.preview {
+            if outputs.get("opaquePreview") == Some(&PropertyValue::Bool(true)) {
+                for value in outputs.values_mut() {
+                    *value = PropertyValue::Unknown;
+                }
+            }
             outputs.insert("id".into(), PropertyValue::Unknown);
             return Ok(Response::new(rpc::CreateResponse {
                 id: String::new(),
@@ -187,6 +211,10 @@ impl ResourceProvider for Fake {
         let id = format!("id-{}", self.next.fetch_add(1, Ordering::SeqCst));
         outputs.insert("id".into(), PropertyValue::String(id.clone()));
         self.log.push(format!("create {} {id}", name(&r.urn)));
+        self.made
+            .lock()
+            .expect("made")
+            .insert(r.urn.clone(), (id.clone(), outputs.clone()));
         Ok(Response::new(rpc::CreateResponse {
             id,
             properties: Some(encode_struct(&outputs)),
@@ -195,6 +223,17 @@ impl ResourceProvider for Fake {
     }
     async fn read(&self, r: Request<rpc::ReadRequest>) -> Result<Response<rpc::ReadResponse>, Status> {
         let r = r.into_inner();
+        if r.id.is_empty() {
+            // Find what an interrupted create made, as real providers do by URN tag.
+            let made = self.made.lock().expect("made").get(&r.urn).cloned();
+            let (id, outputs) = made.unwrap_or_default();
+            return Ok(Response::new(rpc::ReadResponse {
+                id,
+                properties: Some(encode_struct(&outputs)),
+                inputs: r.inputs,
+                refresh_before_update: false,
+            }));
+        }
         Ok(Response::new(rpc::ReadResponse {
             id: r.id,
             properties: r.properties,
@@ -261,6 +300,7 @@ pub async fn serve() -> (ResourceProviderClient<Channel>, Log) {
     let fake = Fake {
         log: log.clone(),
         next: AtomicU64::new(1),
+        made: Mutex::new(BTreeMap::new()),
     };
     tokio::spawn(async move {
         tonic::transport::Server::builder()

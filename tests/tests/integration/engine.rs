@@ -198,7 +198,7 @@ async fn up_again_update_and_destroy_across_two_accounts() {
     assert_eq!(changing.len(), 1, "{changing:?}");
     assert_eq!(changing[0].operation, Operation::Update);
     assert_eq!(changing[0].stack, "staging");
-    assert_eq!(changing[0].diff.get("ingress").map(String::as_str), Some("UPDATE"));
+    assert_eq!(changing[0].diff.get("ingress"), Some(&palisade::kit::diff::DiffKind::Update));
     let report = changed
         .apply(&plan, &hosts, &mut Vec::new())
         .await
@@ -355,8 +355,8 @@ async fn refresh_finds_drift_and_the_next_up_repairs_it() {
     let drifts = engine.refresh(&hosts).await.expect("refresh");
     let vpc_drift = drifts.iter().find(|d| d.urn.ends_with("::main")).expect("vpc drift");
     assert_eq!(
-        vpc_drift.diff.get("enableDnsHostnames").map(String::as_str),
-        Some("UPDATE")
+        vpc_drift.diff.get("enableDnsHostnames"),
+        Some(&palisade::kit::diff::DiffKind::Update)
     );
     assert!(
         drifts.iter().any(|d| d.urn.ends_with("::private-a") && d.gone),
