@@ -11,3 +11,4 @@ mod schema;
 mod secure_mlops;
 mod security;
 mod studio;
+mod unknown_inputs;
