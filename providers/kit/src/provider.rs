@@ -237,6 +237,9 @@ pub(crate) trait DynResource: Send + Sync {
         inputs: PropertyMap,
         outputs: PropertyMap,
     ) -> BoxFuture<'a, Result<Option<ReadOutcome>>>;
+    /// The id of what an interrupted create of this URN with `inputs` left behind, if anything:
+    /// the same lookup Create adopts by, without changing anything.
+    fn find<'a>(&'a self, ctx: &'a Context, inputs: PropertyMap) -> BoxFuture<'a, Result<Option<String>>>;
     fn update<'a>(
         &'a self,
         ctx: &'a Context,
@@ -306,13 +309,15 @@ fn inputs_from_outputs<R: ResourceType>(outputs: &PropertyMap, old_inputs: &Prop
 }
 
 impl<R: Resource> Typed<R> {
-    /// Finds a resource an interrupted create left for this URN and brings it to `inputs`.
-    async fn adopt(
+    /// The resource an interrupted create left for this URN, if any: one of `owned`'s candidates
+    /// that still exists and matches every input that forces replacement. Returns its id, its live
+    /// outputs and how it differs from `inputs`.
+    async fn left_behind(
         &self,
         ctx: &Context,
         inputs: &PropertyMap,
         typed_inputs: &R::Inputs,
-    ) -> Result<Option<(String, PropertyMap)>> {
+    ) -> Result<Option<(String, R::Outputs, Diff)>> {
         for id in self.0.owned(ctx, typed_inputs).await? {
             let request = ReadRequest {
                 id: id.clone(),
@@ -329,23 +334,36 @@ impl<R: Resource> Typed<R> {
             if !diff.replaces().is_empty() {
                 continue;
             }
-            tracing::info!(urn = %ctx.urn, %id, "adopting the resource an interrupted create left behind");
-            let outputs = if diff.has_changes() {
-                let request = UpdateRequest {
-                    id: id.clone(),
-                    urn: ctx.urn.clone(),
-                    olds: live,
-                    old_inputs: None,
-                    news: typed_inputs.clone(),
-                    diff,
-                };
-                self.0.update(ctx, request).await?
-            } else {
-                live
-            };
-            return Ok(Some((id, encode_outputs(&outputs, inputs)?)));
+            return Ok(Some((id, live, diff)));
         }
         Ok(None)
+    }
+
+    /// Finds a resource an interrupted create left for this URN and brings it to `inputs`.
+    async fn adopt(
+        &self,
+        ctx: &Context,
+        inputs: &PropertyMap,
+        typed_inputs: &R::Inputs,
+    ) -> Result<Option<(String, PropertyMap)>> {
+        let Some((id, live, diff)) = self.left_behind(ctx, inputs, typed_inputs).await? else {
+            return Ok(None);
+        };
+        tracing::info!(urn = %ctx.urn, %id, "adopting the resource an interrupted create left behind");
+        let outputs = if diff.has_changes() {
+            let request = UpdateRequest {
+                id: id.clone(),
+                urn: ctx.urn.clone(),
+                olds: live,
+                old_inputs: None,
+                news: typed_inputs.clone(),
+                diff,
+            };
+            self.0.update(ctx, request).await?
+        } else {
+            live
+        };
+        Ok(Some((id, encode_outputs(&outputs, inputs)?)))
     }
 }
 
@@ -381,6 +399,16 @@ impl<R: Resource> DynResource for Typed<R> {
             };
             let created = self.0.create(ctx, request).await?;
             Ok((created.id, encode_outputs(&created.outputs, &inputs)?))
+        })
+    }
+
+    fn find<'a>(&'a self, ctx: &'a Context, inputs: PropertyMap) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let typed_inputs = inputs_typed::<R>(&ctx.urn, &inputs)?;
+            Ok(self
+                .left_behind(ctx, &inputs, &typed_inputs)
+                .await?
+                .map(|(id, _, _)| id))
         })
     }
 

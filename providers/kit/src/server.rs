@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 
 use crate::aws::AwsSession;
 use crate::check::{check_object, Autonaming, CheckInput};
-use crate::config::{merge_config_inputs, ProviderConfig};
-use crate::diff::{diff_inputs, Diff, DiffKind};
+use crate::config::{diff_config, merge_config_inputs, ProviderConfig};
+use crate::diff::{Diff, DiffKind};
 use crate::error::ProviderError;
 use crate::provider::{Context, Provider};
 use crate::resource::CheckFailure;
@@ -228,15 +228,8 @@ impl ResourceProvider for ProviderService {
             _ => decode_optional(request.olds.as_ref()),
         };
         let news = decode_optional(request.news.as_ref());
-        // A changed account or region is an update of the provider, not a replacement of every
-        // resource it manages: resources keep their own ids and are refreshed against the new setting.
-        let diff = diff_inputs(
-            &ProviderConfig::object_spec(),
-            None,
-            &olds,
-            &news,
-            &request.ignore_changes,
-        );
+        // A changed account or region replaces every resource the provider manages (see diff_config).
+        let diff = diff_config(&olds, &news, &request.ignore_changes);
         Ok(Response::new(diff_to_wire(&diff)))
     }
 
@@ -368,21 +361,42 @@ impl ResourceProvider for ProviderService {
     async fn read(&self, request: Request<rpc::ReadRequest>) -> Result<Response<rpc::ReadResponse>, Status> {
         let request = request.into_inner();
         let resource = self.provider.resource_for(type_token(&request.urn, &request.r#type))?;
-        if request.id.is_empty() {
-            return Err(ProviderError::invalid("id", "Read needs the physical id of the resource").into());
-        }
         let ctx = self.context(&request.urn, request.timeout);
+        let inputs = decode_optional(request.inputs.as_ref());
+        // Without an id, Read looks for what an interrupted create of this URN left behind (the
+        // engine settles its journal this way); with neither id nor inputs there is nothing to go by.
+        let id = if !request.id.is_empty() {
+            request.id.clone()
+        } else if inputs.is_empty() {
+            return Err(ProviderError::invalid(
+                "id",
+                "Read needs the physical id of the resource, or the inputs it was created with",
+            )
+            .into());
+        } else {
+            match resource.find(&ctx, inputs).await? {
+                Some(id) => id,
+                None => {
+                    return Ok(Response::new(rpc::ReadResponse {
+                        id: String::new(),
+                        properties: None,
+                        inputs: None,
+                        refresh_before_update: false,
+                    }))
+                }
+            }
+        };
         let outcome = resource
             .read(
                 &ctx,
-                request.id.clone(),
+                id.clone(),
                 decode_optional(request.inputs.as_ref()),
                 decode_optional(request.properties.as_ref()),
             )
             .await?;
         Ok(Response::new(match outcome {
             Some(outcome) => rpc::ReadResponse {
-                id: request.id,
+                id,
                 properties: wire(&outcome.outputs),
                 inputs: wire(&outcome.inputs),
                 refresh_before_update: false,
