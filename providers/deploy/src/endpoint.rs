@@ -183,7 +183,51 @@ pub(crate) mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("UpdateEndpoint", e))?;
-        wait_in_service(sm, ctx, name).await
+        wait_in_service(sm, ctx, name).await?;
+        confirm_serving(sm, name, config).await
+    }
+
+    /// InService alone does not prove an update took: SageMaker can roll a failed update back and
+    /// report the endpoint InService on the OLD configuration, with a FailureReason
+    /// (terraform-provider-aws #39099). The update succeeded only when the endpoint runs `config` and
+    /// no FailureReason is set; otherwise the error names the configuration it still runs and why.
+    pub(crate) async fn confirm_serving(sm: &Client, name: &str, config: &str) -> Result<()> {
+        let described = sm
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeEndpoint", e));
+        let Some(endpoint) = sagemaker::gone(described)? else {
+            return Err(ProviderError::NotFound {
+                kind: "endpoint",
+                id: name.to_string(),
+            });
+        };
+        let serving = endpoint.endpoint_config_name().unwrap_or_default();
+        let reason = endpoint.failure_reason().filter(|r| !r.trim().is_empty());
+        if serving == config && reason.is_none() {
+            return Ok(());
+        }
+        let status = endpoint
+            .endpoint_status()
+            .map(|s| s.as_str())
+            .unwrap_or("in an unknown state");
+        Err(ProviderError::Failed {
+            kind: "endpoint",
+            id: name.to_string(),
+            state: if serving == config {
+                format!("{status} on configuration `{config}` but reports a failure")
+            } else {
+                format!(
+                    "{status} on configuration `{serving}`, not `{config}`: SageMaker rolled the update back, \
+                     and the endpoint keeps its old configuration"
+                )
+            },
+            reason: reason
+                .map(str::to_string)
+                .unwrap_or_else(|| "SageMaker gave no FailureReason".into()),
+        })
     }
 
     /// Waits until endpoint `name` is InService. Failed (with SageMaker's FailureReason) is an error,
@@ -249,7 +293,7 @@ mod tests {
     use palisade_provider_kit::prelude::*;
     use tokio_util::sync::CancellationToken;
 
-    use super::lifecycle::{move_to_config, wait_in_service};
+    use super::lifecycle::{confirm_serving, move_to_config, wait_in_service};
 
     const URN: &str = "urn:pulumi:prod::palisade-tests::palisade-deploy:index:Endpoint::serving";
 
@@ -319,6 +363,68 @@ mod tests {
         assert!(error.to_string().contains("ping health check"), "{error}");
         assert_eq!(update.num_calls(), 1);
         assert_eq!(describe.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_rolled_back_to_the_old_configuration_is_an_error_with_the_reason() {
+        let update = mock!(Client::update_endpoint).then_output(|| {
+            UpdateEndpointOutput::builder()
+                .endpoint_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/serving")
+                .build()
+        });
+        // Updating, then InService again, but on the old configuration and with a FailureReason.
+        let rolled_back = || {
+            DescribeEndpointOutput::builder()
+                .endpoint_name("serving")
+                .endpoint_arn("arn:aws:sagemaker:us-east-1:123456789012:endpoint/serving")
+                .endpoint_config_name("serving-config-1")
+                .endpoint_status(EndpointStatus::InService)
+                .failure_reason("Variant AllTraffic failed its health check; rolled back.")
+                .build()
+        };
+        let describe = mock!(Client::describe_endpoint)
+            .sequence()
+            .output(|| described(EndpointStatus::Updating, None))
+            .output(rolled_back)
+            .output(rolled_back)
+            .build();
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&update, &describe]);
+
+        let error = move_to_config(
+            &client,
+            &context(Duration::from_secs(30)),
+            "serving",
+            "serving-config-2",
+        )
+        .await
+        .expect_err("InService on the old configuration is not a success");
+        let message = error.to_string();
+        assert!(message.contains("failed its health check"), "{message}");
+        assert!(
+            message.contains("`serving-config-1`, not `serving-config-2`"),
+            "{message}"
+        );
+        assert!(matches!(error, ProviderError::Failed { .. }), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn an_update_on_the_new_configuration_with_a_failure_reason_is_an_error() {
+        let describe = mock!(Client::describe_endpoint)
+            .then_output(|| described(EndpointStatus::InService, Some("Capacity could not be added.")));
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&describe]);
+        let error = confirm_serving(&client, "serving", "serving-config-2")
+            .await
+            .expect_err("a FailureReason is not a success");
+        assert!(error.to_string().contains("Capacity could not be added."), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_update_on_the_new_configuration_without_a_failure_reason_succeeds() {
+        let describe = mock!(Client::describe_endpoint).then_output(|| described(EndpointStatus::InService, None));
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&describe]);
+        confirm_serving(&client, "serving", "serving-config-2")
+            .await
+            .expect("serving the new configuration");
     }
 
     #[tokio::test]

@@ -184,6 +184,16 @@ pub(crate) mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for EndpointConfig {
+        /// The configuration of the declared name, when this URN made it (CreateEndpointConfig takes
+        /// no idempotency token; the name is what an interrupted create leaves). One of that name
+        /// that is not ours is refused.
+        async fn owned(&self, ctx: &Context, inputs: &EndpointConfigArgs) -> Result<Vec<String>> {
+            let Some(name) = &inputs.endpoint_config_name else {
+                return Ok(Vec::new());
+            };
+            owned_config(&sagemaker::client(ctx).await?, ctx, name).await
+        }
+
         async fn create(
             &self,
             ctx: &Context,
@@ -209,7 +219,8 @@ pub(crate) mod lifecycle {
                 })
                 .collect::<Vec<_>>();
             let capture = args.data_capture.as_ref().map(data_capture_config);
-            sm.create_endpoint_config()
+            let created = sm
+                .create_endpoint_config()
                 .endpoint_config_name(&name)
                 .set_production_variants(Some(variants))
                 .set_kms_key_id(args.kms_key_id.clone())
@@ -217,7 +228,8 @@ pub(crate) mod lifecycle {
                 .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateEndpointConfig", e))?;
+                .map_err(|e| aws_error("CreateEndpointConfig", e));
+            sagemaker::created_or_ours(created, owned_config(&sm, ctx, &name)).await?;
             let outputs = read(&sm, &name).await?.ok_or(ProviderError::NotFound {
                 kind: "endpoint configuration",
                 id: name.clone(),
@@ -258,10 +270,40 @@ pub(crate) mod lifecycle {
             .build()
     }
 
+    /// The capture a described configuration performs, or `None` when it captures nothing. A
+    /// configuration created without capture can be described with an empty `DataCaptureConfig`
+    /// (`{}`): no destination, `EnableCapture` absent. That is no capture, not capture to nowhere;
+    /// reading it as capture would show drift on every refresh and replace the configuration (and
+    /// move its endpoint) on the next `up`. Empty strings AWS echoes for unset keys are unset too.
+    pub(crate) fn data_capture_of(config: &DataCaptureConfig) -> Option<DataCapture> {
+        let destination = config.destination_s3_uri().filter(|d| !d.trim().is_empty())?;
+        if config.enable_capture() == Some(false) {
+            return None;
+        }
+        Some(DataCapture {
+            destination_s3_uri: destination.to_string(),
+            initial_sampling_percentage: config.initial_sampling_percentage().unwrap_or(100),
+            kms_key_id: config.kms_key_id().filter(|k| !k.trim().is_empty()).map(str::to_string),
+        })
+    }
+
     /// SageMaker keeps weights as 32-bit floats; widening bit for bit would read `0.1` back as
     /// `0.10000000149…` and show drift. The shortest decimal of the f32 is what the user wrote.
     pub(crate) fn widen(weight: f32) -> f64 {
         weight.to_string().parse().unwrap_or(f64::from(weight))
+    }
+
+    /// `[name]` when the configuration of that name is this URN's; a refusal when it is someone
+    /// else's.
+    async fn owned_config(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+        let described = sm
+            .describe_endpoint_config()
+            .endpoint_config_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeEndpointConfig", e));
+        let arn = sagemaker::gone(described)?.and_then(|c| c.endpoint_config_arn().map(str::to_string));
+        sagemaker::owned_by_name(sm, ctx, "endpoint configuration", "endpointConfigName", name, arn).await
     }
 
     async fn read(sm: &Client, name: &str) -> Result<Option<EndpointConfigState>> {
@@ -285,14 +327,7 @@ pub(crate) mod lifecycle {
                 initial_variant_weight: v.initial_variant_weight().map(widen).unwrap_or(1.0),
             })
             .collect();
-        let data_capture = config
-            .data_capture_config()
-            .filter(|c| c.enable_capture().unwrap_or(true))
-            .map(|c| DataCapture {
-                destination_s3_uri: c.destination_s3_uri().unwrap_or_default().to_string(),
-                initial_sampling_percentage: c.initial_sampling_percentage().unwrap_or(100),
-                kms_key_id: c.kms_key_id().map(str::to_string),
-            });
+        let data_capture = config.data_capture_config().and_then(data_capture_of);
         let arn = config.endpoint_config_arn().unwrap_or_default().to_string();
         Ok(Some(EndpointConfigState {
             args: EndpointConfigArgs {
@@ -309,6 +344,43 @@ pub(crate) mod lifecycle {
 
 #[cfg(all(test, feature = "provider"))]
 mod tests {
+    use aws_sdk_sagemaker::types::DataCaptureConfig;
+
+    use super::lifecycle::data_capture_of;
+    use super::DataCapture;
+
+    #[test]
+    fn an_empty_capture_config_is_no_capture() {
+        assert_eq!(data_capture_of(&DataCaptureConfig::builder().build()), None);
+        let blank = DataCaptureConfig::builder()
+            .destination_s3_uri("")
+            .enable_capture(true)
+            .build();
+        assert_eq!(data_capture_of(&blank), None);
+        let disabled = DataCaptureConfig::builder()
+            .destination_s3_uri("s3://capture/scorer")
+            .enable_capture(false)
+            .build();
+        assert_eq!(data_capture_of(&disabled), None);
+    }
+
+    #[test]
+    fn a_capture_config_reads_back_as_declared() {
+        let described = DataCaptureConfig::builder()
+            .destination_s3_uri("s3://capture/scorer")
+            .initial_sampling_percentage(20)
+            .kms_key_id("")
+            .build();
+        assert_eq!(
+            data_capture_of(&described),
+            Some(DataCapture {
+                destination_s3_uri: "s3://capture/scorer".into(),
+                initial_sampling_percentage: 20,
+                kms_key_id: None,
+            })
+        );
+    }
+
     #[test]
     fn weights_read_back_as_written() {
         assert_eq!(super::lifecycle::widen(0.1), 0.1);

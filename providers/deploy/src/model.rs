@@ -129,6 +129,16 @@ mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for Model {
+        /// The model of the declared name, when this URN made it (SageMaker has no idempotency
+        /// token for CreateModel; the name is what an interrupted create leaves). A model of that
+        /// name that is not ours is refused.
+        async fn owned(&self, ctx: &Context, inputs: &ModelArgs) -> Result<Vec<String>> {
+            let Some(name) = &inputs.model_name else {
+                return Ok(Vec::new());
+            };
+            owned_model(&sagemaker::client(ctx).await?, ctx, name).await
+        }
+
         async fn create(&self, ctx: &Context, request: CreateRequest<ModelArgs>) -> Result<Created<ModelState>> {
             let sm = sagemaker::client(ctx).await?;
             let args = request.inputs;
@@ -148,7 +158,8 @@ mod lifecycle {
                     .set_security_group_ids(Some(args.security_group_ids.clone()))
                     .build()
             });
-            sm.create_model()
+            let created = sm
+                .create_model()
                 .model_name(&name)
                 .execution_role_arn(&args.execution_role_arn)
                 .primary_container(container)
@@ -157,7 +168,8 @@ mod lifecycle {
                 .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateModel", e))?;
+                .map_err(|e| aws_error("CreateModel", e));
+            sagemaker::created_or_ours(created, owned_model(&sm, ctx, &name)).await?;
             let outputs = read(&sm, &name, Some(&args)).await?.ok_or(ProviderError::NotFound {
                 kind: "model",
                 id: name.clone(),
@@ -180,6 +192,18 @@ mod lifecycle {
                 .map_err(|e| aws_error("DeleteModel", e));
             sagemaker::gone(deleted).map(|_| ())
         }
+    }
+
+    /// `[name]` when the model of that name is this URN's; a refusal when it is someone else's.
+    async fn owned_model(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+        let described = sm
+            .describe_model()
+            .model_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeModel", e));
+        let arn = sagemaker::gone(described)?.and_then(|m| m.model_arn().map(str::to_string));
+        sagemaker::owned_by_name(sm, ctx, "model", "modelName", name, arn).await
     }
 
     /// The live model. `known` (the declared inputs) fills what the emulator may leave out of the

@@ -92,6 +92,21 @@ mod lifecycle {
         ) -> Result<Created<ModelPackageState>> {
             let sm = sagemaker::client(ctx).await?;
             let args = request.inputs;
+            // A package has no name to find it by: an interrupted earlier create is found by the URN
+            // it carries in its customer metadata, and adopted instead of registering a second one.
+            if let Some(arn) = registered_by(&sm, ctx, &args).await? {
+                tracing::info!(urn = %ctx.urn, %arn, "adopting the model package an interrupted create registered");
+                let live = read(&sm, &arn, &args).await?.ok_or(ProviderError::NotFound {
+                    kind: "model package",
+                    id: arn.clone(),
+                })?;
+                let outputs = if live.args.model_approval_status == args.model_approval_status {
+                    live
+                } else {
+                    set_approval(&sm, &arn, &args).await?
+                };
+                return Ok(Created { id: arn, outputs });
+            }
             let container = ModelPackageContainerDefinition::builder()
                 .image(&args.image)
                 .model_data_url(&args.model_data_url)
@@ -107,6 +122,7 @@ mod lifecycle {
                 .set_model_package_description(args.description.clone())
                 .inference_specification(specification)
                 .model_approval_status(ModelApprovalStatus::from(args.model_approval_status.as_str()))
+                .customer_metadata_properties(URN_METADATA, &ctx.urn)
                 .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
@@ -163,6 +179,75 @@ mod lifecycle {
                 .map_err(|e| aws_error("DeleteModelPackage", e));
             sagemaker::gone(deleted).map(|_| ())
         }
+    }
+
+    /// Sets the package's approval status to `args`' and reads it back.
+    async fn set_approval(sm: &Client, arn: &str, args: &ModelPackageArgs) -> Result<ModelPackageState> {
+        sm.update_model_package()
+            .model_package_arn(arn)
+            .model_approval_status(ModelApprovalStatus::from(args.model_approval_status.as_str()))
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateModelPackage", e))?;
+        read(sm, arn, args).await?.ok_or(ProviderError::NotFound {
+            kind: "model package",
+            id: arn.to_string(),
+        })
+    }
+
+    /// The customer-metadata key that holds the URN of the resource that registered a package.
+    const URN_METADATA: &str = palisade_provider_kit::tags::URN_TAG;
+
+    /// The package of `args`' group that this URN registered with the same content (image, model
+    /// data, description, content types), if an earlier create got that far. A package whose
+    /// content differs is a replacement's predecessor, never adopted.
+    async fn registered_by(sm: &Client, ctx: &Context, args: &ModelPackageArgs) -> Result<Option<String>> {
+        let mut pages = sm
+            .list_model_packages()
+            .model_package_group_name(&args.model_package_group_name)
+            .into_paginator()
+            .send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = sagemaker::gone(page.map_err(|e| aws_error("ListModelPackages", e)))?;
+            let Some(page) = page else {
+                return Ok(None);
+            };
+            arns.extend(
+                page.model_package_summary_list()
+                    .iter()
+                    .filter_map(|p| p.model_package_arn().map(str::to_string)),
+            );
+        }
+        for arn in arns {
+            let described = sm
+                .describe_model_package()
+                .model_package_name(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeModelPackage", e));
+            let Some(package) = sagemaker::gone(described)? else {
+                continue;
+            };
+            let ours = package
+                .customer_metadata_properties()
+                .and_then(|m| m.get(URN_METADATA))
+                .is_some_and(|urn| *urn == ctx.urn);
+            if !ours {
+                continue;
+            }
+            let Some(live) = read(sm, &arn, args).await? else {
+                continue;
+            };
+            let same = ModelPackageArgs {
+                model_approval_status: args.model_approval_status.clone(),
+                ..live.args
+            } == *args;
+            if same {
+                return Ok(Some(arn));
+            }
+        }
+        Ok(None)
     }
 
     fn imported() -> ModelPackageArgs {

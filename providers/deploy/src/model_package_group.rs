@@ -71,6 +71,16 @@ mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for ModelPackageGroup {
+        /// The group of the declared name, when this URN made it (CreateModelPackageGroup takes no
+        /// idempotency token; the name is what an interrupted create leaves). A group of that name
+        /// that is not ours is refused.
+        async fn owned(&self, ctx: &Context, inputs: &ModelPackageGroupArgs) -> Result<Vec<String>> {
+            let Some(name) = &inputs.model_package_group_name else {
+                return Ok(Vec::new());
+            };
+            owned_group(&sagemaker::client(ctx).await?, ctx, name).await
+        }
+
         async fn create(
             &self,
             ctx: &Context,
@@ -89,16 +99,17 @@ mod lifecycle {
                 .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateModelPackageGroup", e))?;
+                .map_err(|e| aws_error("CreateModelPackageGroup", e));
+            let arn = match sagemaker::created_or_ours(created, owned_group(&sm, ctx, &name)).await? {
+                Some(created) => created.model_package_group_arn().unwrap_or_default().to_string(),
+                None => group_arn(&sm, &name).await?.unwrap_or_default(),
+            };
             if let Some(document) = &args.resource_policy {
                 put_policy(&sm, &name, document).await?;
             }
             Ok(Created {
                 id: name,
-                outputs: ModelPackageGroupState {
-                    arn: created.model_package_group_arn().unwrap_or_default().to_string(),
-                    args,
-                },
+                outputs: ModelPackageGroupState { arn, args },
             })
         }
 
@@ -149,6 +160,23 @@ mod lifecycle {
                 .map_err(|e| aws_error("DeleteModelPackageGroup", e));
             sagemaker::gone(deleted).map(|_| ())
         }
+    }
+
+    /// The ARN of the group named `name`, if it exists.
+    async fn group_arn(sm: &Client, name: &str) -> Result<Option<String>> {
+        let described = sm
+            .describe_model_package_group()
+            .model_package_group_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeModelPackageGroup", e));
+        Ok(sagemaker::gone(described)?.and_then(|g| g.model_package_group_arn().map(str::to_string)))
+    }
+
+    /// `[name]` when the group of that name is this URN's; a refusal when it is someone else's.
+    async fn owned_group(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+        let arn = group_arn(sm, name).await?;
+        sagemaker::owned_by_name(sm, ctx, "model package group", "modelPackageGroupName", name, arn).await
     }
 
     async fn put_policy(sm: &Client, name: &str, document: &Json) -> Result<()> {

@@ -24,23 +24,68 @@ fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// SageMaker answers a describe of something missing with `ValidationException` and a message
-/// ("Could not find model ...", "... does not exist"), not with a not-found code. This turns those
-/// into `None`, as `or_gone` does for proper not-found codes.
+/// `None` when the thing is gone. SageMaker answers a describe of something missing with
+/// `ValidationException` and a message ("Could not find model ...", "... does not exist"); the kit's
+/// error classification reads those as not-found, so this is `or_gone`.
 pub(crate) fn gone<T>(result: Result<T>) -> Result<Option<T>> {
-    match result {
-        Err(ProviderError::Aws { code, message, .. }) if code == "ValidationException" && says_missing(&message) => {
-            Ok(None)
-        }
-        other => other.or_gone(),
+    result.or_gone()
+}
+
+/// Adoption of a resource with a fixed name (models, endpoint configurations, model package
+/// groups): SageMaker takes no idempotency token for them, so the name is what an interrupted
+/// create leaves to find. `arn` is the resource holding `name` (`None`: the name is free). Ours
+/// (tagged with this URN): `[name]`, adopted. Someone else's: refused, naming it and the way out.
+pub(crate) async fn owned_by_name(
+    sm: &Client,
+    ctx: &Context,
+    kind: &'static str,
+    property: &'static str,
+    name: &str,
+    arn: Option<String>,
+) -> Result<Vec<String>> {
+    let Some(arn) = arn else {
+        return Ok(Vec::new());
+    };
+    match urn_tag_of(sm, &arn).await? {
+        Some(urn) if urn == ctx.urn => Ok(vec![name.to_string()]),
+        holder => Err(foreign(kind, property, name, &arn, holder.as_deref())),
     }
 }
 
-fn says_missing(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    ["could not find", "does not exist", "not found", "cannot find"]
-        .iter()
-        .any(|phrase| message.contains(phrase))
+/// The error for a name held by a resource that is not this URN's.
+pub(crate) fn foreign(kind: &'static str, property: &str, name: &str, arn: &str, holder: Option<&str>) -> ProviderError {
+    let whose = match holder {
+        Some(urn) => format!("it belongs to {urn}"),
+        None => "Palisade did not create it".to_string(),
+    };
+    ProviderError::Aws {
+        operation: "Create",
+        code: "AlreadyExistsException".into(),
+        message: format!(
+            "a {kind} named {name} already exists ({arn}) and {whose}; choose another `{property}`, or \
+             import the existing one"
+        ),
+    }
+}
+
+/// The outcome of a create of a fixed name: `Some` when it made the resource; `None` when AWS says
+/// the name exists and `lookup` (the kind's `owned`) finds it is ours (an earlier attempt of this
+/// very create got through: adopt it); the lookup's refusal, or the create's error, otherwise.
+pub(crate) async fn created_or_ours<T>(
+    created: Result<T>,
+    lookup: impl std::future::Future<Output = Result<Vec<String>>>,
+) -> Result<Option<T>> {
+    match created {
+        Ok(output) => Ok(Some(output)),
+        Err(error) if error.is_already_exists() => {
+            if lookup.await?.is_empty() {
+                Err(error)
+            } else {
+                Ok(None)
+            }
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The user's tags on `arn` (ownership and `aws:` tags left out).
@@ -140,6 +185,12 @@ mod tests {
 
     #[test]
     fn sagemaker_validation_messages_about_missing_things_mean_gone() {
+        let throttled = ProviderError::Aws {
+            operation: "DescribeModel",
+            code: "ThrottlingException".into(),
+            message: "Rate exceeded".into(),
+        };
+        assert!(gone::<()>(Err(throttled)).is_err(), "a throttled lookup is not 'gone'");
         let missing = ProviderError::Aws {
             operation: "DescribeModel",
             code: "ValidationException".into(),

@@ -7,20 +7,23 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::diff::{diff_inputs, Diff};
 use crate::schema::Properties;
 use crate::value::{map_to_json, PropertyMap};
 
 /// How a provider reaches its AWS account.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Properties)]
+// `Default` comes from the declaration (`derive(Properties)`): no property is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Properties)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfig {
     /// The AWS region, e.g. `eu-west-1`. Defaults to the standard AWS environment (`AWS_REGION`, the
-    /// profile's region).
-    #[property(validate = validate_region)]
+    /// profile's region). A change replaces every resource of the provider: they live in one region.
+    #[property(replace, validate = validate_region)]
     pub region: Option<String>,
     /// The 12-digit id of the account these credentials must reach. When set, the first AWS call
-    /// checks it and refuses to act in any other account.
-    #[property(validate = validate_account_id)]
+    /// checks it and refuses to act in any other account. A change replaces every resource of the
+    /// provider: they live in one account.
+    #[property(replace, validate = validate_account_id)]
     pub account_id: Option<String>,
     /// An endpoint to send every AWS call to instead of AWS (a local emulator). Defaults to
     /// `AWS_ENDPOINT_URL`, then AWS.
@@ -43,6 +46,15 @@ pub struct AssumeRole {
     pub external_id: Option<String>,
     /// Session name shown in CloudTrail. Defaults to `palisade`.
     pub session_name: Option<String>,
+}
+
+/// DiffConfig: how a provider's configuration changed. A resource lives in one account and one
+/// region, so a changed `region` or `accountId` replaces every resource the provider manages (the
+/// declarations say `replace`); never an in-place update, which would leave the engine reading and
+/// updating ids that exist only in the old account or region. Everything else (endpoint, profile,
+/// role to assume) is how the same account is reached: an update.
+pub fn diff_config(olds: &PropertyMap, news: &PropertyMap, ignore_changes: &[String]) -> Diff {
+    diff_inputs(&ProviderConfig::object_spec(), None, olds, news, ignore_changes)
 }
 
 /// Configure's variables of the old form (`palisade-network:config:region`) and its args of the new
@@ -147,6 +159,68 @@ mod tests {
             config.assume_role.expect("role").role_arn,
             "arn:aws:iam::222222222222:role/d"
         );
+    }
+
+    fn dev() -> Json {
+        json!({
+            "region": "us-east-1",
+            "accountId": "111111111111",
+            "endpoint": "http://127.0.0.1:5000",
+            "assumeRole": {"roleArn": "arn:aws:iam::111111111111:role/palisade-deployment"},
+        })
+    }
+
+    fn diff_of(change: impl FnOnce(&mut Json)) -> Diff {
+        let olds = dev();
+        let mut news = dev();
+        change(&mut news);
+        diff_config(&map_from_json(&olds), &map_from_json(&news), &[])
+    }
+
+    #[test]
+    fn a_changed_region_or_account_replaces_the_providers_resources() {
+        use crate::diff::DiffKind;
+
+        let moved = diff_of(|c| c["region"] = json!("eu-west-1"));
+        assert_eq!(moved.detailed.get("region"), Some(&DiffKind::UpdateReplace));
+        assert_eq!(moved.replaces(), vec!["region".to_string()]);
+
+        let other_account = diff_of(|c| {
+            c["accountId"] = json!("222222222222");
+            c["assumeRole"]["roleArn"] = json!("arn:aws:iam::222222222222:role/palisade-deployment");
+        });
+        assert_eq!(other_account.detailed.get("accountId"), Some(&DiffKind::UpdateReplace));
+        assert_eq!(other_account.replaces(), vec!["accountId".to_string()]);
+
+        // Set where it was not, or removed: the account or region may differ, so it replaces too.
+        let named = diff_config(
+            &map_from_json(&json!({"region": "us-east-1"})),
+            &map_from_json(&json!({"region": "us-east-1", "accountId": "111111111111"})),
+            &[],
+        );
+        assert_eq!(named.detailed.get("accountId"), Some(&DiffKind::AddReplace));
+        let unset = diff_of(|c| {
+            c.as_object_mut().expect("object").remove("region");
+        });
+        assert_eq!(unset.detailed.get("region"), Some(&DiffKind::DeleteReplace));
+    }
+
+    #[test]
+    fn how_the_same_account_is_reached_is_an_update() {
+        let diff = diff_of(|c| {
+            c["endpoint"] = json!("http://127.0.0.1:6000");
+            c["assumeRole"]["sessionName"] = json!("ci");
+        });
+        assert!(diff.has_changes());
+        assert!(diff.replaces().is_empty(), "{diff:?}");
+        assert!(diff_of(|_| {}).detailed.is_empty());
+    }
+
+    #[test]
+    fn the_schema_says_region_and_account_replace() {
+        let spec = ProviderConfig::object_spec();
+        let replacing: Vec<&str> = spec.properties.iter().filter(|p| p.replace).map(|p| p.name).collect();
+        assert_eq!(replacing, vec!["region", "accountId"]);
     }
 
     #[test]

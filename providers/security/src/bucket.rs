@@ -179,21 +179,22 @@ mod lifecycle {
                 }
                 None => {
                     let region = ctx.region().await?;
-                    // us-east-1 is the one region that takes no location constraint.
-                    let location = (region != "us-east-1").then(|| {
-                        CreateBucketConfiguration::builder()
-                            .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                            .build()
-                    });
+                    // The ownership tags go in the create call itself: the bucket never exists
+                    // untagged, so an interruption at any point is adopted by the next run.
+                    let configuration = CreateBucketConfiguration::builder()
+                        // us-east-1 is the one region that takes no location constraint.
+                        .set_location_constraint(
+                            (region != "us-east-1").then(|| BucketLocationConstraint::from(region.as_str())),
+                        )
+                        .set_tags(Some(s3_tags(ctx, &args.tags)?))
+                        .build();
                     s3.create_bucket()
                         .bucket(&name)
-                        .set_create_bucket_configuration(location)
+                        .create_bucket_configuration(configuration)
                         .object_ownership(ObjectOwnership::BucketOwnerEnforced)
                         .send()
                         .await
                         .map_err(|e| aws_error("CreateBucket", e))?;
-                    // Tag first, so that an interruption from here on is adopted by the next run.
-                    put_tags(ctx, &s3, &name, &args.tags).await?;
                 }
             }
             configure(ctx, &s3, &name, &args).await?;
@@ -326,12 +327,16 @@ mod lifecycle {
         put_tags(ctx, s3, name, &args.tags).await
     }
 
-    async fn put_tags(ctx: &Context, s3: &Client, name: &str, user: &BTreeMap<String, String>) -> Result<()> {
-        let tags = ctx
-            .tags(user)
+    /// The user's tags plus the ownership tags, in S3's shape.
+    fn s3_tags(ctx: &Context, user: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+        ctx.tags(user)
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(build_error))
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    async fn put_tags(ctx: &Context, s3: &Client, name: &str, user: &BTreeMap<String, String>) -> Result<()> {
+        let tags = s3_tags(ctx, user)?;
         s3.put_bucket_tagging()
             .bucket(name)
             .tagging(

@@ -93,6 +93,17 @@ pub(crate) mod lifecycle {
     }
 
     impl Resource for UserProfile {
+        /// The profile of the declared name in the domain, when this URN made it (CreateUserProfile
+        /// takes no idempotency token; the name is what an interrupted create leaves, and a plain
+        /// retry would fail with ResourceInUse forever). A profile of that name that is not ours is
+        /// refused.
+        async fn owned(&self, ctx: &Context, inputs: &UserProfileArgs) -> Result<Vec<String>> {
+            let Some(name) = &inputs.user_profile_name else {
+                return Ok(Vec::new());
+            };
+            owned_profile(&sagemaker::client(ctx).await?, ctx, &inputs.domain_id, name).await
+        }
+
         async fn create(
             &self,
             ctx: &Context,
@@ -101,7 +112,7 @@ pub(crate) mod lifecycle {
             let sagemaker = sagemaker::client(ctx).await?;
             let args = request.inputs;
             let name = args.user_profile_name.clone().unwrap_or_default();
-            sagemaker
+            let created = sagemaker
                 .create_user_profile()
                 .domain_id(&args.domain_id)
                 .user_profile_name(&name)
@@ -109,7 +120,17 @@ pub(crate) mod lifecycle {
                 .set_tags(Some(sagemaker::tags(ctx, &args.tags)))
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateUserProfile", e))?;
+                .map_err(|e| aws_error("CreateUserProfile", e));
+            match created {
+                Ok(_) => {}
+                // An earlier attempt of this very create got through: adopt it if it is ours.
+                Err(error) if error.is_already_exists() => {
+                    if owned_profile(&sagemaker, ctx, &args.domain_id, &name).await?.is_empty() {
+                        return Err(error);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
             wait_in_service(&sagemaker, ctx, &args.domain_id, &name).await?;
             let id = profile_id(&args.domain_id, &name);
             let outputs = read(&sagemaker, &args.domain_id, &name)
@@ -188,6 +209,26 @@ pub(crate) mod lifecycle {
             .set_execution_role(args.execution_role.clone())
             .set_security_groups(Some(args.security_groups.clone()))
             .build()
+    }
+
+    /// `[id]` when the profile `name` of the domain is this URN's; a refusal when it is someone
+    /// else's.
+    async fn owned_profile(sagemaker: &Client, ctx: &Context, domain_id: &str, name: &str) -> Result<Vec<String>> {
+        let Some(profile) = describe(sagemaker, domain_id, name).await? else {
+            return Ok(Vec::new());
+        };
+        let arn = profile.user_profile_arn().unwrap_or_default();
+        if sagemaker::has_ownership_tag(sagemaker, arn, &ctx.urn).await? {
+            return Ok(vec![profile_id(domain_id, name)]);
+        }
+        Err(ProviderError::Aws {
+            operation: "CreateUserProfile",
+            code: "ResourceInUse".into(),
+            message: format!(
+                "a user profile named {name} already exists in domain {domain_id} ({arn}) and Palisade did \
+                 not create it for this resource; choose another `userProfileName`, or import the existing one"
+            ),
+        })
     }
 
     async fn describe(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Option<DescribeUserProfileOutput>> {

@@ -8,6 +8,11 @@ configuration without taking it down; the endpoint goes `Updating` and then back
 
 The emulator applies the change at once, so the endpoint reads `InService` on the new configuration
 straight away. Remove this extension when moto gains UpdateEndpoint.
+
+Rollback, for tests: SageMaker can fail an update, roll it back and report the endpoint `InService`
+on the OLD configuration with a `FailureReason` (terraform-provider-aws #39099). An endpoint
+configuration tagged `palisade-emulator:update-rolls-back` makes an update to it end that way, with
+the tag's value as the FailureReason; the configuration itself is created and described as usual.
 """
 
 from moto.core.responses import ActionResult
@@ -17,6 +22,17 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
 from moto.sagemaker.responses import SageMakerResponse
 
 WRITTEN_FOR = "moto 5.2.5"
+
+# Tag of an endpoint configuration that an update cannot move to (its value is the FailureReason).
+ROLLBACK_TAG = "palisade-emulator:update-rolls-back"
+
+
+def rollback_reason(config) -> "str | None":
+    """The FailureReason an update to `config` rolls back with, or None when it succeeds."""
+    for tag in getattr(config, "tags", None) or []:
+        if tag.get("Key") == ROLLBACK_TAG:
+            return tag.get("Value") or "The update was rolled back."
+    return None
 
 
 def install() -> None:
@@ -36,6 +52,13 @@ def install() -> None:
             raise ValidationError(
                 message=f"Cannot update in-progress endpoint '{endpoint.arn}'."
             )
+        reason = rollback_reason(config)
+        if reason is not None:
+            # Rolled back: still serving the old configuration, InService, with the reason.
+            endpoint.endpoint_status = "InService"
+            endpoint.failure_reason = reason
+            endpoint.last_modified_time = utcnow()
+            return ActionResult({"EndpointArn": endpoint.arn})
         described = config.response_object
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = endpoint._process_production_variants(

@@ -7,6 +7,7 @@ mod deploy;
 mod engine;
 mod network;
 mod pulumi_yaml;
+mod read_truth;
 mod schema;
 mod secure_mlops;
 mod security;
