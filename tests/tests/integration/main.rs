@@ -3,6 +3,7 @@
 
 mod cli;
 mod conformance;
+mod crash;
 mod deploy;
 mod engine;
 mod network;
