@@ -86,6 +86,13 @@ mod lifecycle {
 
     impl Resource for ModelPackage {
         async fn create(
+        /// The package this URN registered with the declared content, found by the URN in its
+        /// customer metadata (a package has no name, and SageMaker keeps no tags-at-creation filter).
+        async fn owned(&self, ctx: &Context, inputs: &ModelPackageArgs) -> Result<Vec<String>> {
+            let sm = sagemaker::client(ctx).await?;
+            Ok(registered_by(&sm, ctx, inputs).await?.into_iter().collect())
+        }
+
             &self,
             ctx: &Context,
             request: CreateRequest<ModelPackageArgs>,

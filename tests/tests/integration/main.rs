@@ -1,9 +1,9 @@
 //! Every workspace-level integration test, as one binary: the AWS SDK crates are linked once, not once
 //! per file.
 
+mod adoption;
 mod cli;
 mod conformance;
-mod crash;
 mod deploy;
 mod engine;
 mod network;
@@ -14,3 +14,4 @@ mod secure_mlops;
 mod security;
 mod studio;
 mod unknown_inputs;
+mod throttling;
