@@ -47,6 +47,31 @@ MUTATING_PREFIXES = (
 )
 
 
+def describe(environ) -> dict:
+    """The request journal's entry for an AWS request: `{"call": "ec2:CreateVpc", "mutating": true}`
+    (see `RequestJournal`). Reads the body and puts it back, so the request can still be served."""
+    path = environ.get("PATH_INFO", "")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    action = target.split(".")[-1] if target else ""
+    if not action:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        urlencoded = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        form = urllib.parse.parse_qs(raw.decode("utf-8", "replace")) if urlencoded else {}
+        action = (form.get("Action") or query.get("Action") or [""])[0]
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
+    if not action and path.startswith("/endpoints/") and path.endswith("/invocations"):
+        action = "InvokeEndpoint"  # sagemaker-runtime's REST call: runs the model, changes nothing
+    if action:
+        return {"call": f"{service}:{action}", "mutating": action.startswith(MUTATING_PREFIXES)}
+    method = environ["REQUEST_METHOD"]
+    query = environ.get("QUERY_STRING", "")
+    return {"call": f"{service}:{method} {path}?{query}", "mutating": method in ("PUT", "POST", "DELETE")}
+
+
 class RequestJournal:
     """Extension `request_journal`: remembers every AWS request the emulator served, so that a test
     can prove a run changed nothing. `GET /_palisade/requests` lists them (JSON); `DELETE` clears.
@@ -69,26 +94,7 @@ class RequestJournal:
                 body = json.dumps(self.entries).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        action = target.split(".")[-1] if target else ""
-        if not action:
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            urlencoded = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
-            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace")) if urlencoded else {}
-            action = (form.get("Action") or query.get("Action") or [""])[0]
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
-        if not action and path.startswith("/endpoints/") and path.endswith("/invocations"):
-            action = "InvokeEndpoint"  # sagemaker-runtime's REST call: runs the model, changes nothing
-        if action:
-            entry = {"call": f"{service}:{action}", "mutating": action.startswith(MUTATING_PREFIXES)}
-        else:
-            method = environ["REQUEST_METHOD"]
-            query = environ.get("QUERY_STRING", "")
-            entry = {"call": f"{service}:{method} {path}?{query}", "mutating": method in ("PUT", "POST", "DELETE")}
+        entry = describe(environ)
         if not path.startswith("/moto-api"):
             with self.lock:
                 self.entries.append(entry)
@@ -173,7 +179,9 @@ class Throttle:
         return "400 Bad Request", "text/xml", body.encode()
 
 
-def install_extensions() -> list[str]:
+def install_extensions() -> list:
+    """Installs every extension; returns the modules. A module may also define `middleware(app,
+    describe)`, which wraps the server's application (inside the throttle, outside the journal)."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     import extensions
@@ -182,7 +190,7 @@ def install_extensions() -> list[str]:
     for module in sorted(pkgutil.iter_modules(extensions.__path__), key=lambda m: m.name):
         loaded = importlib.import_module(f"extensions.{module.name}")
         loaded.install()
-        installed.append(module.name)
+        installed.append(loaded)
     return installed
 
 
@@ -203,8 +211,13 @@ def main() -> None:
     parser.add_argument("--no-stdin-watch", action="store_true", help="keep serving when stdin closes")
     options = parser.parse_args()
 
-    installed = install_extensions() + ["request_journal", "throttle"]
-    app = Throttle(RequestJournal(DomainDispatcherApplication(create_backend_app)))
+    extensions = install_extensions()
+    installed = [m.__name__.split(".")[-1] for m in extensions] + ["request_journal", "throttle"]
+    app = RequestJournal(DomainDispatcherApplication(create_backend_app))
+    for extension in extensions:
+        if hasattr(extension, "middleware"):
+            app = extension.middleware(app, describe)
+    app = Throttle(app)
     server = make_server(options.host, options.port, app, threaded=True, request_handler=QuietRequestHandler)
     print(server.server_port, flush=True)
     print(f"moto listening on {options.host}:{server.server_port}; extensions: {installed}", file=sys.stderr, flush=True)

@@ -256,6 +256,8 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+pub mod crash;
+
 /// A provider plugin started for tests, with one call per lifecycle step (plain JSON in and out).
 pub mod provider {
     use palisade::host::Plugin;

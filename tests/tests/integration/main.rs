@@ -4,6 +4,7 @@
 mod adoption;
 mod cli;
 mod conformance;
+mod crash;
 mod deploy;
 mod engine;
 mod network;
