@@ -115,6 +115,7 @@ pub struct LiveView {
     total: ProgressBar,
     running: BTreeMap<String, ProgressBar>,
     pending: Vec<u8>,
+    counting: bool,
 }
 
 impl LiveView {
@@ -128,10 +129,10 @@ impl LiveView {
     pub fn new(operations: u64, target: ProgressDrawTarget) -> Self {
         let bars = MultiProgress::with_draw_target(target);
         let total = bars.add(ProgressBar::new(operations));
+        // Until the first event, the total shows the time that passes, not a count it cannot know.
         total.set_style(
-            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} operations")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} {elapsed:>4} applying {len} operation(s)")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         total.enable_steady_tick(Duration::from_millis(200));
         Self {
@@ -139,6 +140,19 @@ impl LiveView {
             total,
             running: BTreeMap::new(),
             pending: Vec::new(),
+            counting: false,
+        }
+    }
+
+    /// Switches the total to a bar once events say how far the apply is.
+    fn count(&mut self) {
+        if !self.counting {
+            self.counting = true;
+            self.total.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} operations")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
         }
     }
 
@@ -169,6 +183,7 @@ impl LiveView {
 
 impl Observer for LiveView {
     fn observe(&mut self, event: &Event) {
+        self.count();
         match event {
             Event::Started {
                 stack,

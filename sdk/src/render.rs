@@ -206,8 +206,9 @@ fn show(value: &PropertyValue) -> String {
     }
 }
 
-/// The plan as JSON for CI: every step with its stack, URN, operation, changed properties and errors.
-/// Secret values never appear.
+/// The plan as JSON for CI: every step with its stack, URN, operation, changed properties, what it
+/// would destroy of data, and errors. Secret values never appear. Every key is camelCase; the shape
+/// is published as `plan.schema.json` beside this crate's manifest.
 pub fn plan_json(plan: &Plan) -> Json {
     let steps: Vec<Json> = plan
         .steps
@@ -220,6 +221,7 @@ pub fn plan_json(plan: &Plan) -> Json {
                 "operation": step.operation,
                 "diff": step.diff.iter().map(|(k, kind)| (k.clone(), Json::from(diff_kind_name(*kind)))).collect::<serde_json::Map<_, _>>(),
                 "deleteBeforeReplace": step.delete_before_replace,
+                "dataLoss": step.data_loss,
                 "errors": step.failures.iter().map(|f| json!({"property": f.property, "reason": f.reason})).collect::<Vec<_>>(),
             })
         })
