@@ -242,9 +242,12 @@ impl Plan {
         counts
     }
 
-    /// Whether applying would change anything.
+    /// Whether applying would change anything. Adopting what an interrupted run created counts:
+    /// only apply records it in the state, so a plan with nothing else to do must still be applied.
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| s.operation != Operation::Same) || !self.leftovers.is_empty()
+        self.steps.iter().any(|s| s.operation != Operation::Same)
+            || !self.leftovers.is_empty()
+            || !self.adopted.is_empty()
     }
 
     /// Splits the plan for a staged rollout into the steps to apply now and those held back: the
@@ -297,5 +300,28 @@ impl Plan {
             ..Plan::default()
         };
         (now, later)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_that_only_adopts_has_changes() {
+        // Killed right after the last create of a stack (issue #14's crash test): the next run
+        // finds the resource and has nothing else to do there; unless this counts as a change,
+        // nothing applies it and the state never records the resource.
+        let mut plan = Plan::default();
+        assert!(!plan.has_changes());
+        plan.adopted.push((
+            "staging".to_string(),
+            ResourceState {
+                urn: "urn:pulumi:staging::mlops::palisade-deploy:index:Endpoint::endpoint".to_string(),
+                id: "mlops-staging".to_string(),
+                ..ResourceState::default()
+            },
+        ));
+        assert!(plan.has_changes());
     }
 }
