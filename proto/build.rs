@@ -2,8 +2,13 @@
 //! is needed on a fresh machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["pulumi/provider.proto"];
-    for file in ["pulumi/provider.proto", "pulumi/plugin.proto", "pulumi/alias.proto"] {
+    let files = ["pulumi/provider.proto", "pulumi/analyzer.proto"];
+    for file in [
+        "pulumi/provider.proto",
+        "pulumi/analyzer.proto",
+        "pulumi/plugin.proto",
+        "pulumi/alias.proto",
+    ] {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["."])?;
