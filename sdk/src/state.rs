@@ -230,6 +230,9 @@ pub struct StackState {
     pub stack: String,
     /// The account it deploys to.
     pub account_id: String,
+    /// The region its resources live in (empty in states written before regions were recorded).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
     /// Its resources.
     pub resources: Vec<ResourceState>,
     /// Operations in flight when the state was last written.
@@ -248,6 +251,7 @@ impl StackState {
             project: project.to_string(),
             stack: stack.to_string(),
             account_id: account_id.to_string(),
+            region: String::new(),
             resources: Vec::new(),
             pending: Vec::new(),
             waivers: Vec::new(),

@@ -8,7 +8,7 @@ mod fake;
 
 use std::path::PathBuf;
 
-use fake::{Log, Thing, ThingArgs, Vault};
+use fake::{Elsewhere, Log, Thing, ThingArgs, Vault};
 use palisade::engine::{ApplyOptions, Engine, EngineError, Hosts, Operation};
 use palisade::stack::Options;
 use palisade::state::PendingOperation;
@@ -381,4 +381,58 @@ async fn a_second_run_on_the_same_stack_is_refused_naming_the_holder() {
     assert!(error.contains(&format!("process {}", std::process::id())), "{error}");
     drop(held);
     engine.lock().expect("released");
+}
+
+#[tokio::test]
+async fn a_stack_whose_account_moved_region_is_refused_not_planned() {
+    let (hosts, _log) = hosts(&["dev"]).await;
+    let store = store("region");
+    let mut declared = dev();
+    declared.resource::<Thing>("t", thing("v")).expect("t");
+    up(&Engine::new(vec![declared], store.clone()), &hosts).await;
+    let mut moved = Stack::new("dev", Account::new("dev", "111111111111", "us-east-1"));
+    moved.resource::<Thing>("t", thing("v")).expect("t");
+    let error = Engine::new(vec![moved], store)
+        .plan(&hosts, false)
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, EngineError::MovedRegion { .. }), "{error}");
+    assert!(error.to_string().contains("in eu-west-1, but its account now names us-east-1"), "{error}");
+}
+
+/// A provider that cannot be started at apply fails its own steps (and skips their dependants);
+/// everything else runs to its end and is recorded.
+#[tokio::test]
+async fn a_provider_that_fails_to_start_fails_only_its_steps() {
+    let (client, log) = fake::serve().await;
+    let planning = Hosts::default();
+    planning.connect("dev", "fake", client.clone()).await;
+    planning.connect("dev", "fake-elsewhere", client.clone()).await;
+    // At apply, the plugin of `fake-elsewhere` is nowhere to be found.
+    let applying = Hosts::default();
+    applying.connect("dev", "fake", client).await;
+
+    let store = store("no-plugin");
+    let mut declared = dev();
+    let lost = declared.resource::<Elsewhere>("lost", thing("v")).expect("lost");
+    declared
+        .resource::<Thing>("needs-lost", thing(&lost.output("id")))
+        .expect("needs-lost");
+    declared.resource::<Thing>("fine", thing("v")).expect("fine");
+    let engine = Engine::new(vec![declared], store.clone());
+    let plan = engine.plan(&planning, false).await.expect("plan");
+    let report = engine
+        .apply(&plan, &applying, &mut Vec::new())
+        .await
+        .expect("apply runs to its end");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].1.contains("pulumi-resource-fake-elsewhere"), "{report:?}");
+    assert!(report.skipped.iter().any(|(u, _)| u.ends_with("::needs-lost")), "{report:?}");
+    assert_eq!(log.entries(), vec!["create fine id-1"]);
+    let state = store.load("palisade", "dev", "111111111111").expect("state");
+    assert_eq!(state.resources.len(), 1, "the finished create is recorded");
+    assert!(
+        state.pending.iter().all(|p| !p.urn.ends_with("::fine")),
+        "its journal entry is settled"
+    );
 }

@@ -144,6 +144,13 @@ impl Emulator {
         ThrottleStats::parse(&body)
     }
 
+    /// Makes every AWS call from now on wait `ms` milliseconds before it is served (the emulator's
+    /// `latency` extension).
+    pub fn set_latency_ms(&self, ms: u64) -> anyhow::Result<()> {
+        self.control("PUT", "/_palisade/latency", &json!({ "ms": ms }).to_string())
+            .map(drop)
+    }
+
     /// How many calls were throttled and let through since throttling was last set.
     pub fn throttle_stats(&self) -> anyhow::Result<ThrottleStats> {
         let body = self.control("GET", "/_palisade/throttle", "")?;

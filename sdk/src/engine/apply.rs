@@ -47,12 +47,44 @@ pub struct ApplyReport {
     pub unchanged: Vec<String>,
     /// URNs applied as a lesser operation than planned (a planned replace that became an update).
     pub downgraded: Vec<(String, Operation, Operation)>,
+    /// How long each operation that ran took, in seconds.
+    pub seconds: HashMap<String, f64>,
 }
 
 impl ApplyReport {
     /// Whether everything succeeded.
     pub fn ok(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// The dependency graph's critical path in this run: the chain of steps, each needing the one
+    /// before, whose measured durations add up to the most. No schedule can finish sooner, so the
+    /// wall time of an apply divided by this says how well it used the graph's parallelism.
+    /// Returns the seconds and the chain's URNs, first to last.
+    pub fn critical_path(&self, plan: &Plan) -> (f64, Vec<String>) {
+        let mut longest: HashMap<&str, (f64, Option<&str>)> = HashMap::new();
+        // Steps come in dependency order (deletes after, in reverse order; they are measured alike).
+        for step in &plan.steps {
+            let own = self.seconds.get(&step.urn).copied().unwrap_or(0.0);
+            let before = step
+                .dependencies
+                .iter()
+                .filter_map(|d| longest.get(d.as_str()).map(|(t, _)| (*t, d.as_str())))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let (start, previous) = before.map_or((0.0, None), |(t, d)| (t, Some(d)));
+            longest.insert(&step.urn, (start + own, previous));
+        }
+        let Some((end, (total, _))) = longest.iter().max_by(|a, b| a.1 .0.total_cmp(&b.1 .0)) else {
+            return (0.0, Vec::new());
+        };
+        let mut chain = vec![end.to_string()];
+        let mut at = longest.get(end).and_then(|(_, p)| *p);
+        while let Some(urn) = at {
+            chain.push(urn.to_string());
+            at = longest.get(urn).and_then(|(_, p)| *p);
+        }
+        chain.reverse();
+        (*total, chain)
     }
 }
 
@@ -412,6 +444,7 @@ impl Run {
         // The step's own entry ends; an earlier run's replaced resource stays journalled.
         state.pending.retain(|p| p.urn != step.urn || p.replaced.is_some());
         let elapsed = began.elapsed().as_secs_f64();
+        self.report.seconds.insert(step.urn.clone(), elapsed);
         let line = |what: &str| format!("{}  {} {}  {what}", step.stack, step.operation.symbol(), step.label());
         let outcome = match result {
             Ok(outcome) => outcome,

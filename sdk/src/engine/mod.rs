@@ -62,6 +62,18 @@ pub enum EngineError {
         /// The missing one.
         to: String,
     },
+    /// A stack's account names another region than its state's resources live in.
+    #[error(
+        "stack `{stack}` has its resources in {from}, but its account now names {to}; destroy the stack in {from} first (with the old region), or keep {from}"
+    )]
+    MovedRegion {
+        /// The stack.
+        stack: String,
+        /// Where its resources are.
+        from: String,
+        /// What the program says now.
+        to: String,
+    },
     /// The plan replaces or deletes resources that hold data, and the run did not name them.
     #[error(
         "the plan would destroy data:\n  {}\nnothing was changed; if this is intended, rerun with --allow-replace {} (or let the declaration allow it), otherwise undo the change",
@@ -205,11 +217,23 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownStack(name.to_string()))
     }
 
-    /// Loads the state of one stack.
+    /// Loads the state of one stack. Its resources live in one region: a stack whose account now
+    /// names another region is refused (its resources would be planned against the wrong region's
+    /// provider, never replaced).
     fn load(&self, stack: &Stack) -> Result<StackState, EngineError> {
-        Ok(self
+        let mut state = self
             .store
-            .load(&stack.project, &stack.name, &stack.account.account_id)?)
+            .load(&stack.project, &stack.name, &stack.account.account_id)?;
+        if state.region.is_empty() {
+            state.region = stack.account.region.clone();
+        } else if state.region != stack.account.region {
+            return Err(EngineError::MovedRegion {
+                stack: stack.name.clone(),
+                from: state.region,
+                to: stack.account.region.clone(),
+            });
+        }
+        Ok(state)
     }
 
     /// Loads every selected stack's state.

@@ -72,6 +72,17 @@ impl ResourceType for Vault {
     type Outputs = ThingState;
 }
 
+/// A kind of a package no plugin serves: starting its provider fails.
+pub struct Elsewhere;
+
+impl ResourceType for Elsewhere {
+    const PACKAGE: &'static str = "fake-elsewhere";
+    const NAME: &'static str = "Elsewhere";
+    const DOC: &'static str = "A fake thing whose provider cannot be started.";
+    type Inputs = ThingArgs;
+    type Outputs = ThingState;
+}
+
 /// Shared record of what the fake was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct Log(Arc<Mutex<Vec<String>>>);
