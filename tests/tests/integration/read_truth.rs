@@ -277,13 +277,14 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
     )
     .await;
     let table_id = id_of(&table);
-    run.case(
-        net,
-        "VpcEndpoint",
-        "gateway",
-        json!({"vpcId": vpc_id, "serviceName": format!("com.amazonaws.{REGION}.s3"), "vpcEndpointType": "Gateway", "routeTableIds": [table_id]}),
-    )
-    .await;
+    let s3_gateway = run
+        .case(
+            net,
+            "VpcEndpoint",
+            "gateway",
+            json!({"vpcId": vpc_id, "serviceName": format!("com.amazonaws.{REGION}.s3"), "vpcEndpointType": "Gateway", "routeTableIds": [table_id]}),
+        )
+        .await;
     run.case(
         net,
         "VpcEndpoint",
@@ -308,6 +309,16 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
         "VpcEndpoint",
         "interface-no-private-dns-no-groups",
         json!({"vpcId": vpc_id, "serviceName": format!("com.amazonaws.{REGION}.sts"), "subnetIds": [subnet_a], "privateDnsEnabled": false}),
+    )
+    .await;
+    run.case(
+        net,
+        "SecurityGroup",
+        "egress-to-prefix-list",
+        json!({
+            "vpcId": vpc_id,
+            "egress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "prefixListIds": [output_of(&s3_gateway, "prefixListId")], "description": "S3 through the gateway endpoint"}],
+        }),
     )
     .await;
     let flow_role = format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/flow-logs");
@@ -344,6 +355,13 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
         "KmsKeyPolicy",
         "by-id",
         json!({"keyId": id_of(&key), "policy": account_root_policy()}),
+    )
+    .await;
+    run.case(
+        sec,
+        "KmsKeyPolicy",
+        "by-arn",
+        json!({"keyId": key_arn, "policy": account_root_policy()}),
     )
     .await;
     run.case(
@@ -534,6 +552,13 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
         "EndpointConfig",
         "capture",
         json!({"productionVariants": variant, "dataCapture": {"destinationS3Uri": "s3://truth-capture/scorer"}}),
+    )
+    .await;
+    run.case(
+        deploy,
+        "EndpointConfig",
+        "capture-encrypted",
+        json!({"productionVariants": variant, "dataCapture": {"destinationS3Uri": "s3://truth-capture/encrypted", "kmsKeyId": key_arn}}),
     )
     .await;
     run.case(
