@@ -367,7 +367,7 @@ pub fn explain_call(error: &CallError, places: &[(&str, &Account)]) -> String {
             )
         }
         Trouble::AccountMismatch => format!(
-            "{} for {whom}\n  fix: correct the account id in the configuration, or use credentials of that account (AWS_PROFILE, or the account's profile or role in the configuration)",
+            "{whom}: {}\n  fix: correct the account id in the configuration, or use credentials of that account (AWS_PROFILE, or the account's profile or role in the configuration)",
             mismatch_sentence(message)
         ),
         Trouble::AccessDenied => format!(
@@ -810,8 +810,9 @@ mod tests {
             tonic::Code::InvalidArgument,
             "provider configuration `accountId`: the credentials reach account 999999999999, not the configured 123456789012; fix `accountId` or the credentials (profile, role to assume)",
         );
-        assert!(explain(&mismatch, &places)
-            .starts_with("the credentials reach account 999999999999, not the configured 123456789012 for account dev (123456789012), stack dev\n  fix: "));
+        assert!(explain(&mismatch, &places).starts_with(
+            "account dev (123456789012), stack dev: the credentials reach account 999999999999, not the configured 123456789012\n  fix: "
+        ));
         for text in [denied] {
             assert!(text.lines().count() <= 2, "{text}");
         }

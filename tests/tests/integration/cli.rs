@@ -286,6 +286,8 @@ fn preview_json_follows_the_plan_schema() {
     let emulator = Emulator::start().expect("emulator");
     let mut env = with_credentials(emulator.endpoint());
     env.push(("AWS_REGION", palisade_tests::REGION.to_string()));
+    // The emulator's first answers can take a few seconds; the other tests' 2 s budget is too short.
+    env.push(("PALISADE_RETRY_SECONDS", "120".to_string()));
     let output = secure_mlops("preview-json", &["preview", "--json"], &env);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let plan: Json = serde_json::from_slice(&output.stdout).expect("preview --json prints JSON");
