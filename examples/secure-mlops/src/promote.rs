@@ -249,7 +249,7 @@ pub async fn deploy(
     let stages: Vec<String> = stages.into_iter().collect();
     writeln!(out, "\n== Promotion to {}", stages.join(", "))?;
     for step in &promotion.steps {
-        writeln!(out, "  {:?} {} ({})", step.operation, step.name, step.token)?;
+        writeln!(out, "  {} {} ({})", step.operation.name(), step.name, step.token)?;
     }
     let approved = options.approve || ask(out, &format!("Promote the release to {}?", stages.join(", ")))?;
     if !approved {
