@@ -228,6 +228,28 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_is_a_change_of_its_own_property_only() {
+        let olds = map_from_json(&json!({"name": "a", "cidrBlock": "x", "description": "d", "ports": [1, 2]}));
+        let mut news = olds.clone();
+        news.insert(
+            "ports".into(),
+            PropertyValue::Array(vec![PropertyValue::Number(1.0), PropertyValue::Unknown]),
+        );
+        let d = diff_inputs(&Args::object_spec(), AUTO, &olds, &news, &[]);
+        assert_eq!(d.detailed, BTreeMap::from([("ports".to_string(), DiffKind::Update)]));
+        assert!(!d.delete_before_replace, "no replace, so nothing to delete first");
+
+        news = olds.clone();
+        news.insert("description".into(), PropertyValue::Unknown);
+        let d = diff_inputs(&Args::object_spec(), AUTO, &olds, &news, &[]);
+        assert_eq!(
+            d.detailed,
+            BTreeMap::from([("description".to_string(), DiffKind::Update)])
+        );
+        assert!(d.replaces().is_empty());
+    }
+
+    #[test]
     fn ignore_changes_hides_a_property() {
         let d = diff_inputs(
             &Args::object_spec(),
