@@ -132,9 +132,11 @@ class Throttle:
                 if environ["REQUEST_METHOD"] == "PUT":
                     length = int(environ.get("CONTENT_LENGTH") or 0)
                     asked = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                    body = self.stats()  # the counts of the period that ends
                     self.share = float(asked.get("share", 0))
                     self.throttled = self.passed = 0
-                body = self.stats()
+                else:
+                    body = self.stats()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path.startswith(("/_palisade", "/moto-api")):

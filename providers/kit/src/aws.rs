@@ -90,6 +90,10 @@ impl AwsSession {
 /// errors before it fails.
 pub const RETRY_SECONDS_ENV: &str = "PALISADE_RETRY_SECONDS";
 
+/// Environment variable: `adaptive` (the default: the client also slows its own sending rate when
+/// throttled) or `standard` (backoff only).
+pub const RETRY_MODE_ENV: &str = "PALISADE_RETRY_MODE";
+
 /// How long and how patiently every AWS call retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryBudget {
@@ -99,6 +103,8 @@ pub struct RetryBudget {
     pub initial_backoff: Duration,
     /// The longest pause between two attempts.
     pub max_backoff: Duration,
+    /// Whether the client also limits its own sending rate after throttling.
+    pub adaptive: bool,
 }
 
 impl Default for RetryBudget {
@@ -107,6 +113,7 @@ impl Default for RetryBudget {
             per_call: Duration::from_secs(300),
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(20),
+            adaptive: true,
         }
     }
 }
@@ -114,7 +121,18 @@ impl Default for RetryBudget {
 impl RetryBudget {
     /// The default budget, with `per_call` from `PALISADE_RETRY_SECONDS` when that is set.
     pub fn from_env() -> Result<Self> {
-        Self::from_setting(std::env::var(RETRY_SECONDS_ENV).ok().as_deref())
+        let mut budget = Self::from_setting(std::env::var(RETRY_SECONDS_ENV).ok().as_deref())?;
+        match std::env::var(RETRY_MODE_ENV).ok().as_deref().map(str::trim) {
+            None | Some("") | Some("adaptive") => {}
+            Some("standard") => budget.adaptive = false,
+            Some(other) => {
+                return Err(ProviderError::Config {
+                    setting: RETRY_MODE_ENV,
+                    reason: format!("{other:?} is not a retry mode; use `adaptive` or `standard`"),
+                })
+            }
+        }
+        Ok(budget)
     }
 
     fn from_setting(seconds: Option<&str>) -> Result<Self> {
@@ -137,8 +155,12 @@ impl RetryBudget {
     /// Attempts are not what ends it: the attempt count is effectively unbounded, and the
     /// operation timeout of [`Self::timeout_config`] ends a call that has not succeeded in time.
     pub fn retry_config(&self) -> RetryConfig {
-        RetryConfig::adaptive()
-            .with_max_attempts(MAX_ATTEMPTS)
+        let mode = if self.adaptive {
+            RetryConfig::adaptive()
+        } else {
+            RetryConfig::standard()
+        };
+        mode.with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(self.initial_backoff)
             .with_max_backoff(self.max_backoff)
     }

@@ -135,7 +135,12 @@ async fn the_first_deploy_succeeds_at_30_percent_throttling_with_nothing_duplica
     let mut config = Config::local();
     config.endpoint = Some(emulator.endpoint());
     let store = StateStore::new(state_dir());
-    let hosts = Hosts::with_env(emulator.plugin_env());
+    // Backoff with jitter, without adaptive mode's own rate limit: the emulator throttles at random,
+    // not because of the rate, so adaptive mode's rate only falls (the same deploy in adaptive mode,
+    // the default, succeeded too, in 955 s instead of this one's).
+    let mut env = emulator.plugin_env();
+    env.push(("PALISADE_RETRY_MODE".to_string(), "standard".to_string()));
+    let hosts = Hosts::with_env(env);
     let options = Options {
         yes: true,
         approve: true,
@@ -154,6 +159,18 @@ async fn the_first_deploy_succeeds_at_30_percent_throttling_with_nothing_duplica
     assert!(
         outcome.ok,
         "the first deploy must succeed at 30 % throttling:\n{output}"
+    );
+    eprintln!(
+        "{}",
+        output
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     eprintln!(
         "throttling: {} of {} calls throttled ({:.0} %); first deploy took {:.1} s",
