@@ -210,18 +210,81 @@ impl Plugin {
     }
 }
 
-/// Provider processes: one per provider package per account, started and configured on first use.
+/// How many plugin processes may stay alive once their work is done (`PALISADE_MAX_PLUGINS`).
+const MAX_IDLE_PLUGINS: usize = 24;
+
+/// Provider processes: one per provider package per account (one per provider configuration, as
+/// the Pulumi protocol expects), started and configured on first use. The engine says when it is
+/// done with one; while more than a few are alive, those it is done with are stopped, so a run over
+/// a hundred accounts holds a bounded number of processes. One that is needed again is restarted.
 #[derive(Debug, Default)]
 pub struct Hosts {
     plugins: Mutex<BTreeMap<(String, String), Plugin>>,
     connected: Mutex<BTreeMap<(String, String), ProviderClient>>,
+    /// Plugins the engine is done with, oldest first.
+    idle: Mutex<Vec<(String, String)>>,
     env: Vec<(String, String)>,
+    /// The most plugins kept alive while idle ones could be stopped; 0 means the default.
+    max_live: usize,
+    /// How many plugin processes were started, in all.
+    started: std::sync::atomic::AtomicUsize,
+    /// The most plugin processes alive at once.
+    peak: std::sync::atomic::AtomicUsize,
 }
 
 impl Hosts {
     /// Hosts whose plugins get `env` on top of this process's environment.
     pub fn with_env(env: Vec<(String, String)>) -> Self {
-        Self { env, ..Self::default() }
+        let max_live = std::env::var("PALISADE_MAX_PLUGINS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(MAX_IDLE_PLUGINS);
+        Self {
+            env,
+            max_live,
+            ..Self::default()
+        }
+    }
+
+    /// Keeps at most `max_live` plugin processes alive while some are idle (at least one).
+    pub fn max_live(mut self, max_live: usize) -> Self {
+        self.max_live = max_live.max(1);
+        self
+    }
+
+    /// How many plugin processes were started so far, and the most alive at once.
+    pub fn process_counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.started.load(Relaxed), self.peak.load(Relaxed))
+    }
+
+    /// The engine is done with `package` in the account named `account` for now. If more plugins
+    /// are alive than allowed, the longest idle ones are stopped.
+    pub async fn done_with(&self, account: &str, package: &str) {
+        let key = (account.to_string(), package.to_string());
+        let mut plugins = self.plugins.lock().await;
+        if !plugins.contains_key(&key) {
+            return;
+        }
+        let mut idle = self.idle.lock().await;
+        if !idle.contains(&key) {
+            idle.push(key);
+        }
+        let limit = if self.max_live > 0 {
+            self.max_live
+        } else {
+            std::env::var("PALISADE_MAX_PLUGINS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(MAX_IDLE_PLUGINS)
+                .max(1)
+        };
+        while plugins.len() > limit && !idle.is_empty() {
+            let oldest = idle.remove(0);
+            if let Some(plugin) = plugins.remove(&oldest) {
+                plugin.stop().await;
+            }
+        }
     }
 
     /// Uses `client`, an already running and configured provider, for `package` in the account
@@ -240,6 +303,7 @@ impl Hosts {
             return Ok(client.clone());
         }
         let mut plugins = self.plugins.lock().await;
+        self.idle.lock().await.retain(|k| *k != key);
         if let Some(plugin) = plugins.get(&key) {
             return Ok(ProviderClient::new(plugin.client()));
         }
@@ -252,6 +316,11 @@ impl Hosts {
             )
             .await?;
         plugins.insert(key, plugin);
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.started.fetch_add(1, Relaxed);
+            self.peak.fetch_max(plugins.len(), Relaxed);
+        }
         Ok(client)
     }
 

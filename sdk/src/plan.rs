@@ -188,6 +188,24 @@ impl Step {
     }
 }
 
+/// How a run names `steps` for `--allow-replace`: the logical name where it is unique among them,
+/// else `stack/name`; each once.
+pub fn allow_names(steps: &[&Step]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for step in steps {
+        let clashes = steps.iter().filter(|s| s.name == step.name && s.stack != step.stack).count() > 0;
+        let name = if clashes {
+            format!("{}/{}", step.stack, step.name)
+        } else {
+            step.name.clone()
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// The account of a stack, as shown in plans.
 #[derive(Debug, Clone)]
 pub struct StackInfo {

@@ -91,7 +91,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
                 step.data_loss.as_deref().unwrap_or_default()
             )?;
         }
-        let names: Vec<&str> = losses.iter().map(|s| s.name.as_str()).collect();
+        let names = crate::plan::allow_names(&losses);
         writeln!(
             out,
             "  `up` refuses this unless the run names them: --allow-replace {}",

@@ -163,7 +163,7 @@ impl Engine {
                         )
                     })
                     .collect(),
-                names: refused.iter().map(|s| s.name.clone()).collect(),
+                names: crate::plan::allow_names(&refused),
             });
         }
         let mut states = self.load_states()?;
@@ -188,6 +188,14 @@ impl Engine {
             for resource in self.load(stack)?.resources {
                 run.outputs.insert(resource.urn.clone(), resource.output_map());
             }
+        }
+        // Steps still to finish per account and provider: at zero, its plugin may stop.
+        let mut remaining: HashMap<(String, String), usize> = HashMap::new();
+        for step in plan.steps.iter().filter(|s| s.operation != Operation::Same) {
+            let stack = self.stack(&step.stack)?;
+            *remaining
+                .entry((stack.account.name.clone(), step.package.clone()))
+                .or_default() += 1;
         }
         let mut started: BTreeSet<String> = BTreeSet::new();
         let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
@@ -312,6 +320,15 @@ impl Engine {
             let step = &plan.steps[index];
             if let Err(error) = run.record(step, began, result, &mut replaced, progress) {
                 fatal.get_or_insert(error);
+            }
+            if let Ok(stack) = self.stack(&step.stack) {
+                let key = (stack.account.name.clone(), step.package.clone());
+                if let Some(left) = remaining.get_mut(&key) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 && fatal.is_none() {
+                        hosts.done_with(&key.0, &key.1).await;
+                    }
+                }
             }
             if let Some(state) = run.states.get(&step.stack) {
                 if let Err(error) = self.store.save(state) {

@@ -119,46 +119,57 @@ fn seed(urn: &str, generation: &str) -> Vec<u8> {
 /// A declared resource, its stack, and the URNs it needs first.
 type Ordered<'a> = (&'a Stack, &'a Declared, Vec<String>);
 
-/// Declared resources in dependency order (Kahn's algorithm; ties keep declaration order).
-/// References to `outside` URNs (resources of stacks that are not selected) are not ordered: their
-/// values come from state.
+/// Declared resources in dependency order. Of the resources ready at any point, the one declared
+/// first goes first (stacks in order, then declaration order), so one stack's work is finished as
+/// far as its dependencies allow before the next one's starts: each account's providers are needed
+/// for a stretch of the plan, not all of it. References to `outside` URNs (resources of stacks that
+/// are not selected) are not ordered: their values come from state.
 fn dependency_order<'a>(
     declared: &[(&'a Stack, &'a Declared)],
     outside: &BTreeSet<String>,
 ) -> Result<Vec<Ordered<'a>>, EngineError> {
-    let known: BTreeSet<&str> = declared.iter().map(|(_, d)| d.urn.as_str()).collect();
+    let index: BTreeMap<&str, usize> = declared
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| (d.urn.as_str(), i))
+        .collect();
     let mut dependencies: Vec<Vec<String>> = Vec::new();
-    for (_, d) in declared {
+    let mut waiting_for = vec![0usize; declared.len()];
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); declared.len()];
+    for (i, (_, d)) in declared.iter().enumerate() {
         let mut deps: BTreeSet<String> = referenced_urns(&d.inputs);
         deps.extend(d.depends_on.iter().cloned());
         deps.retain(|u| !outside.contains(u));
-        if let Some(missing) = deps.iter().find(|u| !known.contains(u.as_str())) {
+        if let Some(missing) = deps.iter().find(|u| !index.contains_key(u.as_str())) {
             return Err(EngineError::DanglingReference {
                 from: d.urn.clone(),
                 to: missing.clone(),
             });
         }
         deps.remove(&d.urn);
+        for dep in &deps {
+            dependants[index[dep.as_str()]].push(i);
+        }
+        waiting_for[i] = deps.len();
         dependencies.push(deps.into_iter().collect());
     }
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut order = Vec::new();
-    let mut remaining: Vec<usize> = (0..declared.len()).collect();
-    while !remaining.is_empty() {
-        let ready: Vec<usize> = remaining
-            .iter()
-            .copied()
-            .filter(|&i| dependencies[i].iter().all(|u| done.contains(u)))
+    let mut ready: BTreeSet<usize> = (0..declared.len()).filter(|&i| waiting_for[i] == 0).collect();
+    let mut order = Vec::with_capacity(declared.len());
+    while let Some(i) = ready.pop_first() {
+        for &dependant in &dependants[i] {
+            waiting_for[dependant] -= 1;
+            if waiting_for[dependant] == 0 {
+                ready.insert(dependant);
+            }
+        }
+        order.push((declared[i].0, declared[i].1, dependencies[i].clone()));
+    }
+    if order.len() < declared.len() {
+        let circle: Vec<&str> = (0..declared.len())
+            .filter(|&i| waiting_for[i] > 0)
+            .map(|i| declared[i].1.urn.as_str())
             .collect();
-        if ready.is_empty() {
-            let circle: Vec<&str> = remaining.iter().map(|&i| declared[i].1.urn.as_str()).collect();
-            return Err(EngineError::Cycle(circle.join(" -> ")));
-        }
-        for &i in &ready {
-            done.insert(declared[i].1.urn.clone());
-            order.push((declared[i].0, declared[i].1, dependencies[i].clone()));
-        }
-        remaining.retain(|i| !ready.contains(i));
+        return Err(EngineError::Cycle(circle.join(" -> ")));
     }
     Ok(order)
 }

@@ -64,7 +64,13 @@ impl Engine {
                 .flat_map(|s| s.resources.iter().map(move |d| (s, d)))
                 .collect()
         };
-        for (stack, declared, dependencies) in dependency_order(&declared, &outside)? {
+        let order = dependency_order(&declared, &outside)?;
+        // Where each account's provider is used for the last time: after it, its plugin may stop.
+        let mut last_use: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, (stack, declared, _)) in order.iter().enumerate() {
+            last_use.insert((stack.account.name.as_str(), declared.package), i);
+        }
+        for (i, (stack, declared, dependencies)) in order.into_iter().enumerate() {
             if let Some(missing) = crate::reference::referenced_urns(&declared.inputs)
                 .into_iter()
                 .find(|u| outside.contains(u) && !planned.contains_key(u))
@@ -89,6 +95,9 @@ impl Engine {
             let (step, outputs) = plan_declared(&client, stack, declared, dependencies, old, resolved).await?;
             planned.insert(step.urn.clone(), outputs);
             plan.steps.push(step);
+            if last_use.get(&(stack.account.name.as_str(), declared.package)) == Some(&i) {
+                hosts.done_with(&stack.account.name, declared.package).await;
+            }
         }
 
         // Whatever the state holds and no declaration names any more is deleted, dependants first.

@@ -129,9 +129,9 @@ async fn up_again_update_and_destroy_across_two_accounts() {
     assert!(report.ok(), "{report:?}\n{}", String::from_utf8_lossy(&progress));
     assert_eq!(report.done.len(), 4);
 
-    // State: one file per stack, owner-only.
+    // State: one file per project and stack, owner-only.
     for stack in ["dev", "staging"] {
-        let path = store.dir().join(format!("{stack}.json"));
+        let path = store.dir().join("engine-test").join(format!("{stack}.json"));
         assert_eq!(
             std::fs::metadata(&path).expect("state file").permissions().mode() & 0o777,
             0o600

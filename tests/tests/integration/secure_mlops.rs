@@ -742,7 +742,17 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     let engine = Engine::new(environment.stacks, run.store.clone());
     let plan = engine.plan(&run.hosts, true).await.expect("destroy plan");
     let mut progress = Vec::new();
-    let report = engine.apply(&plan, &run.hosts, &mut progress).await.expect("destroy");
+    // A destroy the user confirmed may delete what holds data; without that, it is refused.
+    let refused = engine.apply(&plan, &run.hosts, &mut progress).await.expect_err("data is protected");
+    assert!(refused.to_string().contains("--allow-replace"), "{refused}");
+    let confirmed = palisade::engine::ApplyOptions {
+        allow_all_data_loss: true,
+        ..Default::default()
+    };
+    let report = engine
+        .apply_with(&plan, &run.hosts, &confirmed, &mut progress)
+        .await
+        .expect("destroy");
     assert!(report.ok(), "{}", String::from_utf8_lossy(&progress));
     for (name, account) in [("dev", &dev), ("staging", &staging), ("prod", &prod)] {
         assert!(account.our_vpcs().await.is_empty(), "{name}: a VPC is left");
