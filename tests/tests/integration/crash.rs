@@ -565,7 +565,7 @@ fn random_kills_converge() {
         .map(|_| Point {
             after: 1 + (random.next() % total as u64) as usize,
             call: None,
-            swallow: random.next() % 2 == 0,
+            swallow: random.next().is_multiple_of(2),
         })
         .collect();
     let verdicts = sweep(points, workers());
