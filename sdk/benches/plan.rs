@@ -42,11 +42,11 @@ fn main() {
         let store = StateStore::new(&dir);
         let mut stack = Stack::new("dev", Account::new("dev", "111111111111", "eu-west-1"));
         let mut state = StackState::new("dev", "111111111111");
-        let mut previous: Option<palisade::Resource> = None;
+        let mut previous: Option<palisade::Resource<Thing>> = None;
         for i in 0..RESOURCES {
             // Every tenth resource refers to the one before it, so the graph has edges to order.
             let value = match (&previous, i % 10) {
-                (Some(p), 0) => p.output("id"),
+                (Some(p), 0) => p.id(),
                 _ => format!("value-{i}"),
             };
             let resolved = if value.starts_with("${") {

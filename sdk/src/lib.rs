@@ -25,5 +25,5 @@ pub use palisade_network as network;
 pub use palisade_provider_kit as kit;
 pub use palisade_security as security;
 pub use palisade_studio as studio;
-pub use stack::{Options, Resource, Stack};
+pub use stack::{Options, Resource, ResourceRef, Stack};
 pub use state::StateStore;

@@ -1,7 +1,8 @@
 //! References between resources: one resource's output used in another's input, also across stacks.
 //!
 //! Typed arguments stay plain Rust types: a reference is a marker string,
-//! `${palisade:<urn>#<property>}`, that a [`crate::stack::Resource`] hands out. The engine finds the
+//! `${palisade:<urn>#<property>}`, that a [`crate::stack::Resource`] hands out, one typed accessor
+//! per declared output (`vpc.vpc_id()`; the format is the kit's, `palisade_provider_kit::refs`). The engine finds the
 //! markers to order the graph, and replaces them with the output's value before each provider call,
 //! or with "unknown" while the value is not known yet (a preview of a resource still to be created).
 //! A marker may also sit inside a longer string (`arn:aws:s3:::${...}/*`).
@@ -10,12 +11,8 @@ use std::collections::BTreeSet;
 
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 
-const OPEN: &str = "${palisade:";
-
-/// The marker for output `property` of the resource `urn`.
-pub fn marker(urn: &str, property: &str) -> String {
-    format!("{OPEN}{urn}#{property}}}")
-}
+pub use palisade_provider_kit::refs::marker;
+use palisade_provider_kit::refs::MARKER_OPEN as OPEN;
 
 /// Each `(urn, property)` referenced in `text`, with the marker's byte range.
 fn markers(text: &str) -> Vec<(std::ops::Range<usize>, &str, &str)> {
@@ -36,16 +33,25 @@ fn markers(text: &str) -> Vec<(std::ops::Range<usize>, &str, &str)> {
 
 /// The URNs a property map refers to.
 pub fn referenced_urns(map: &PropertyMap) -> BTreeSet<String> {
-    fn walk(value: &PropertyValue, out: &mut BTreeSet<String>) {
+    references(map).into_iter().map(|(urn, _)| urn).collect()
+}
+
+/// Each `(urn, property)` a property map refers to, in order of appearance.
+pub fn references(map: &PropertyMap) -> Vec<(String, String)> {
+    fn walk(value: &PropertyValue, out: &mut Vec<(String, String)>) {
         match value {
-            PropertyValue::String(text) => out.extend(markers(text).into_iter().map(|(_, urn, _)| urn.to_string())),
+            PropertyValue::String(text) => out.extend(
+                markers(text)
+                    .into_iter()
+                    .map(|(_, urn, property)| (urn.to_string(), property.to_string())),
+            ),
             PropertyValue::Array(items) => items.iter().for_each(|v| walk(v, out)),
             PropertyValue::Object(map) | PropertyValue::Opaque(map) => map.values().for_each(|v| walk(v, out)),
             PropertyValue::Secret(inner) => walk(inner, out),
             _ => {}
         }
     }
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     map.values().for_each(|v| walk(v, &mut out));
     out
 }

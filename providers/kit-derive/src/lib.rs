@@ -25,6 +25,8 @@ use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::{parse_macro_input, Attribute, Data, DeriveInput, Expr, Fields, Lit, Meta, Path};
 
+mod typed;
+
 /// Derives `Properties` and `SchemaType` for a struct with named fields.
 #[proc_macro_derive(Properties, attributes(property, properties))]
 pub fn derive_properties(input: TokenStream) -> TokenStream {
@@ -137,7 +139,12 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         });
     }
 
+    // Names, constructor, setters and typed references (typed.rs).
+    let typed = typed::expand(input, fields)?;
+
     Ok(quote! {
+        #typed
+
         impl #kit::Properties for #ident {
             fn object_spec() -> #kit::ObjectSpec {
                 let mut properties = ::std::vec::Vec::new();

@@ -14,6 +14,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod policy;
+pub mod refs;
 pub mod resource;
 pub mod schema;
 pub mod tags;

@@ -24,8 +24,9 @@ pub trait ResourceType: Send + Sync + 'static {
 
     /// The typed inputs.
     type Inputs: Properties + Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
-    /// The typed outputs (the inputs plus what the cloud assigns).
-    type Outputs: Properties + Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+    /// The typed outputs (the inputs plus what the cloud assigns); a declared resource's handle
+    /// refers to them by name through their generated `Refs`.
+    type Outputs: Properties + crate::refs::Referable + Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
 
     /// Cross-property checks on fully known inputs. Each failure names the property and the fix.
     /// Single-property checks belong beside the property (`#[property(validate = ...)]`).

@@ -54,19 +54,6 @@ pub struct VpcState {
     pub owner_id: String,
 }
 
-impl VpcArgs {
-    /// A VPC over `cidr_block` with AWS's private-DNS settings on and no extra tags.
-    pub fn new(cidr_block: impl Into<String>) -> Self {
-        Self {
-            cidr_block: cidr_block.into(),
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-            instance_tenancy: default_tenancy(),
-            tags: BTreeMap::new(),
-        }
-    }
-}
-
 impl ResourceType for Vpc {
     const PACKAGE: &'static str = crate::PACKAGE;
     const NAME: &'static str = "Vpc";

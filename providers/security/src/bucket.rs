@@ -56,24 +56,6 @@ fn enabled() -> bool {
     true
 }
 
-impl BucketArgs {
-    /// A private bucket encrypted with `kms_key_id`, auto-named, versioned.
-    pub fn new(kms_key_id: impl Into<String>) -> Self {
-        Self {
-            bucket: None,
-            kms_key_id: kms_key_id.into(),
-            bucket_key_enabled: true,
-            block_public_acls: true,
-            block_public_policy: true,
-            ignore_public_acls: true,
-            restrict_public_buckets: true,
-            versioning: true,
-            force_destroy: false,
-            tags: BTreeMap::new(),
-        }
-    }
-}
-
 /// Outputs of a [`Bucket`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +73,7 @@ impl ResourceType for Bucket {
     const NAME: &'static str = "Bucket";
     const DOC: &'static str = "A private S3 bucket: SSE-KMS with a customer key, public access \
                                blocked, versioned, ACLs disabled. Tagged with its URN and stack.";
+    const HOLDS_DATA: Option<&'static str> = Some("the bucket and every object in it");
     const AUTONAME: Option<AutoName> = Some(AutoName {
         property: "bucket",
         max_len: 63,

@@ -63,15 +63,7 @@ fn thirty_days() -> u32 {
 impl KmsKeyArgs {
     /// A symmetric encryption key described by `description`, rotated, with KMS's default policy.
     pub fn new(description: impl Into<String>) -> Self {
-        Self {
-            description: Some(description.into()),
-            key_spec: symmetric_default(),
-            key_usage: encrypt_decrypt(),
-            enable_key_rotation: true,
-            deletion_window_in_days: thirty_days(),
-            policy: None,
-            tags: BTreeMap::new(),
-        }
+        Self::default().with_description(description)
     }
 }
 

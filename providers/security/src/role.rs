@@ -58,23 +58,6 @@ fn one_hour() -> u32 {
     3600
 }
 
-impl RoleArgs {
-    /// A role trusted by `assume_role_policy`, auto-named, with nothing attached.
-    pub fn new(assume_role_policy: impl Into<Json>) -> Self {
-        Self {
-            role_name: None,
-            path: root_path(),
-            assume_role_policy: assume_role_policy.into(),
-            description: None,
-            inline_policies: BTreeMap::new(),
-            managed_policy_arns: Vec::new(),
-            permissions_boundary: None,
-            max_session_duration: one_hour(),
-            tags: BTreeMap::new(),
-        }
-    }
-}
-
 /// Outputs of a [`Role`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Properties)]
 #[serde(rename_all = "camelCase")]
