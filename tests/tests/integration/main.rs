@@ -2,6 +2,7 @@
 //! per file.
 
 mod adoption;
+mod analyzer;
 mod cli;
 mod conformance;
 mod crash;
