@@ -144,6 +144,11 @@ impl Emulator {
         ThrottleStats::parse(&body)
     }
 
+    /// The emulator's process id (benchmarks leave its memory out of the program's).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Makes every AWS call from now on wait `ms` milliseconds before it is served (the emulator's
     /// `latency` extension).
     pub fn set_latency_ms(&self, ms: u64) -> anyhow::Result<()> {

@@ -1,0 +1,154 @@
+//! Benchmark: the reference environment with dev and N target accounts (22 resources each) on the
+//! local emulator: preview from empty state, deploy, a preview with nothing to change, the peak
+//! memory of the program and all its plugin processes, and the plugin processes (started in all,
+//! most alive at once). Targets for N = 100 (2,229 resources): preview from empty <= 3 s, no-change
+//! preview <= 2 s, peak memory <= 1.5 GiB, a bounded number of live plugin processes.
+//!
+//! Run with `scripts/bench`; `PALISADE_TARGETS=5,20,100` picks N, `PALISADE_DEPLOY_UP_TO=20` the
+//! largest N also deployed (a deploy of 100 accounts takes minutes on the emulator).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade::engine::{ApplyOptions, Engine, Hosts};
+use palisade::StateStore;
+use palisade_tests::Emulator;
+use secure_mlops::config::TargetConfig;
+use secure_mlops::promote;
+use secure_mlops::{declare, Config};
+
+/// Dev plus `targets` target accounts, each with its own network range.
+fn config(endpoint: String, targets: usize) -> Config {
+    let mut config = Config::local();
+    config.endpoint = Some(endpoint);
+    let template: TargetConfig = config.targets[0].clone();
+    config.targets = (0..targets)
+        .map(|i| {
+            let mut target = template.clone();
+            target.name = format!("target-{i:03}");
+            let account_id = format!("{:012}", 400_000_000_000u64 + i as u64);
+            target.account.assume_role = Some(format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"));
+            target.account.account_id = account_id;
+            let octet = 10 + i;
+            target.network.vpc_cidr = format!("10.{octet}.0.0/16");
+            for (z, subnet) in target.network.subnets.iter_mut().enumerate() {
+                subnet.cidr = format!("10.{octet}.{}.0/24", z + 1);
+            }
+            target.requires_approval = false;
+            target.smoke_test = false;
+            target
+        })
+        .collect();
+    config
+}
+
+/// Resident memory (KiB) of this process and every process below it but the emulator's tree, from
+/// /proc.
+fn tree_rss_kib(emulator: u32) -> u64 {
+    let me = std::process::id();
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut parents = std::collections::HashMap::new();
+    let mut rss = std::collections::HashMap::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("PPid:") {
+                parents.insert(pid, v.trim().parse::<u32>().unwrap_or(0));
+            }
+            if let Some(v) = line.strip_prefix("VmRSS:") {
+                rss.insert(pid, v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0));
+            }
+        }
+    }
+    for (&pid, &kib) in &rss {
+        let mut at = pid;
+        while at != 0 && at != me && at != emulator {
+            at = parents.get(&at).copied().unwrap_or(0);
+        }
+        if at == me {
+            total += kib;
+        }
+    }
+    total
+}
+
+/// Samples the process tree's memory until stopped; answers the peak in MiB.
+fn sample_peak(emulator: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let (s, p) = (stop.clone(), peak.clone());
+    let handle = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            p.fetch_max(tree_rss_kib(emulator), Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        p.load(Ordering::Relaxed) / 1024
+    });
+    (stop, handle)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = std::env::var("PALISADE_TARGETS")
+        .unwrap_or_else(|_| "5,20,100".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let deploy_up_to: usize = std::env::var("PALISADE_DEPLOY_UP_TO")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    println!(
+        "{:>7} {:>9} {:>12} {:>9} {:>12} {:>12} {:>17}",
+        "targets", "resources", "preview s", "deploy s", "no-change s", "peak MiB", "plugins (peak)"
+    );
+    for targets in sizes {
+        // The emulator is a separate process tree: measured memory is the program and its plugins.
+        let emulator = Emulator::start()?;
+        let config = config(emulator.endpoint(), targets);
+        let dir = std::env::temp_dir().join(format!("palisade-bench-many-{targets}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = StateStore::new(dir);
+        let (stop, sampler) = sample_peak(emulator.pid());
+        let hosts = Hosts::with_env(emulator.plugin_env());
+        let release = promote::find_release(&config, &hosts)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let engine = Engine::new(declare(&config, &release)?.stacks, store.clone());
+        let started = Instant::now();
+        let plan = engine.plan(&hosts, false).await?;
+        let preview = started.elapsed().as_secs_f64();
+        let resources = plan.steps.len();
+        let (mut deploy, mut unchanged) = (String::from("-"), String::from("-"));
+        if targets <= deploy_up_to {
+            let started = Instant::now();
+            let report = engine
+                .apply_with(&plan, &hosts, &ApplyOptions::default(), &mut Vec::new())
+                .await?;
+            anyhow::ensure!(report.ok(), "the deploy failed: {:?}", report.failed.first());
+            deploy = format!("{:.2}", started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            let again = engine.plan(&hosts, false).await?;
+            anyhow::ensure!(!again.has_changes(), "a second plan has changes");
+            unchanged = format!("{:.2}", started.elapsed().as_secs_f64());
+        }
+        let (started_plugins, peak_plugins) = hosts.process_counts();
+        hosts.stop().await;
+        stop.store(true, Ordering::Relaxed);
+        let peak = sampler.join().unwrap_or(0);
+        println!(
+            "{targets:>7} {resources:>9} {preview:>12.2} {deploy:>9} {unchanged:>12} {peak:>12} {:>17}",
+            format!("{started_plugins} ({peak_plugins})")
+        );
+    }
+    Ok(())
+}
