@@ -41,7 +41,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
         let store = StateStore::new(&dir);
         let mut stack = Stack::new("dev", Account::new("dev", "111111111111", "eu-west-1"));
-        let mut state = StackState::new("dev", "111111111111");
+        let mut state = StackState::new("palisade", "dev", "111111111111");
         let mut previous: Option<palisade::Resource<Thing>> = None;
         for i in 0..RESOURCES {
             // Every tenth resource refers to the one before it, so the graph has edges to order.
@@ -81,7 +81,7 @@ fn main() {
                     .filter(|_| i % 10 == 0)
                     .map(|p| p.urn().to_string())
                     .collect(),
-                protect: false,
+                ..ResourceState::default()
             });
             previous = Some(handle);
         }
