@@ -209,18 +209,28 @@ pub fn main(stacks: Vec<Stack>) -> ExitCode {
     ))
 }
 
-/// Parses `args` (the program's name first) as `P`. Help and version are printed (exit code 0);
-/// a usage error is printed with a suggestion where one fits (exit code 2).
+/// Parses `args` (the program's name first) as `P`, naming the command after the program (so that
+/// `--version` and the usage lines say `private-network`, not `palisade`). Help and version are
+/// printed (exit code 0); a usage error is printed with a suggestion where one fits (exit code 2).
 pub fn parse_or_exit_code<P: Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> Result<P, ExitCode> {
-    match P::try_parse_from(args) {
-        Ok(parsed) => Ok(parsed),
-        Err(error) => {
-            let _ = error.print();
-            Err(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2)))
-        }
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let program = args
+        .first()
+        .and_then(|first| std::path::Path::new(first).file_name())
+        .map(|name| name.to_string_lossy().into_owned());
+    let mut command = P::command();
+    if let Some(program) = program {
+        command = command.name(program);
     }
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|mut matches| P::from_arg_matches_mut(&mut matches));
+    parsed.map_err(|error| {
+        let _ = error.print();
+        ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+    })
 }
 
 /// Where state lives: `PALISADE_STATE_DIR`, or `.palisade`.
@@ -813,9 +823,7 @@ mod tests {
         assert!(explain(&mismatch, &places).starts_with(
             "account dev (123456789012), stack dev: the credentials reach account 999999999999, not the configured 123456789012\n  fix: "
         ));
-        for text in [denied] {
-            assert!(text.lines().count() <= 2, "{text}");
-        }
+        assert!(denied.lines().count() <= 2, "{denied}");
         let timeout = status(
             tonic::Code::Unavailable,
             "GetCallerIdentity: RequestFailed: no success within the retry budget: operation timeout occurred after 2s (TimeoutError(TimeoutError { source: MaybeTimeoutError { kind: Operation } }))",

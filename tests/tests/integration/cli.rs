@@ -120,6 +120,29 @@ fn help_and_version_answer_at_once() {
     );
 }
 
+/// The SDK's standard command line, as a program without commands of its own gets it, is named
+/// after the program.
+#[test]
+fn the_standard_command_line_helps_under_the_programs_name() {
+    let help = Command::new(program("private-network"))
+        .arg("--help")
+        .output()
+        .expect("private-network runs");
+    assert_eq!(help.status.code(), Some(0));
+    golden("private-network-help.txt", &text(&help.stdout));
+    let up = Command::new(program("private-network"))
+        .args(["up", "--help"])
+        .output()
+        .expect("private-network runs");
+    assert_eq!(up.status.code(), Some(0));
+    golden("private-network-up-help.txt", &text(&up.stdout));
+    let version = Command::new(program("private-network"))
+        .arg("--version")
+        .output()
+        .expect("private-network runs");
+    assert!(text(&version.stdout).starts_with("private-network "), "{}", text(&version.stdout));
+}
+
 /// Usage errors say what is wrong with a suggestion, exit 2, and touch no network: the endpoint
 /// given would refuse every connection, and the answer is only the usage error.
 #[test]
