@@ -71,7 +71,7 @@ async fn a_reference_across_accounts_is_resolved_and_ordered() {
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let mut prod = Stack::new("prod", account("prod", "333333333333"));
     let role = prod.resource::<Thing>("role", thing("model-execution")).expect("role");
-    dev.resource::<Thing>("grant", thing(&format!("allow {}", role.output("id"))))
+    dev.resource::<Thing>("grant", thing(&format!("allow {}", role.id())))
         .expect("grant");
     let engine = Engine::new(vec![dev, prod], store("cross"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
@@ -120,7 +120,7 @@ async fn a_failure_stops_only_its_dependants() {
     let mut broken = thing("x");
     broken.fail_create = Some(true);
     let x = dev.resource::<Thing>("x", broken).expect("x");
-    dev.resource::<Thing>("y", thing(&x.output("id"))).expect("y");
+    dev.resource::<Thing>("y", thing(&x.id())).expect("y");
     dev.resource::<Thing>("z", thing("independent")).expect("z");
     let engine = Engine::new(vec![dev], store("isolation"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
@@ -247,7 +247,7 @@ async fn a_replaced_resource_is_deleted_only_after_its_dependants_moved_to_the_n
         let mut config = thing("config");
         config.replace_key = Some(key.into());
         let config = dev.resource::<Thing>("config", config).expect("config");
-        dev.resource::<Thing>("endpoint", thing(&config.output("id")))
+        dev.resource::<Thing>("endpoint", thing(&config.id()))
             .expect("endpoint");
         Engine::new(vec![dev], store.clone())
     };
@@ -272,11 +272,11 @@ async fn holding_a_step_holds_everything_that_needs_it() {
     let mut prod = Stack::new("prod", account("prod", "333333333333"));
     let network = prod.resource::<Thing>("network", thing("vpc")).expect("network");
     let model = prod
-        .resource::<Thing>("model", thing(&network.output("id")))
+        .resource::<Thing>("model", thing(&network.id()))
         .expect("model");
-    prod.resource::<Thing>("endpoint", thing(&model.output("id")))
+    prod.resource::<Thing>("endpoint", thing(&model.id()))
         .expect("endpoint");
-    dev.resource::<Thing>("grant", thing(&network.output("id")))
+    dev.resource::<Thing>("grant", thing(&network.id()))
         .expect("grant");
     let engine = Engine::new(vec![dev, prod], store("hold"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
@@ -344,7 +344,7 @@ async fn a_replaced_resource_is_kept_while_a_dependant_failed_to_move_and_delete
         let mut base = thing("base");
         base.replace_key = Some(key.into());
         let base = dev.resource::<Thing>("base", base).expect("base");
-        let mut user = thing(&base.output("id"));
+        let mut user = thing(&base.id());
         user.fail_update = Some(fail_update);
         dev.resource::<Thing>("user", user).expect("user");
         if with_extra {
@@ -419,7 +419,7 @@ async fn holding_a_delete_holds_the_deletes_of_what_it_needs() {
     let store = store("hold-deletes");
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let network = dev.resource::<Thing>("network", thing("vpc")).expect("network");
-    dev.resource::<Thing>("group", thing(&network.output("id")))
+    dev.resource::<Thing>("group", thing(&network.id()))
         .expect("group");
     dev.resource::<Thing>("other", thing("x")).expect("other");
     let engine = Engine::new(vec![dev], store.clone());

@@ -75,7 +75,7 @@ async fn a_dependency_replaced_under_its_dependants_changes_them_only_as_much_as
                 name,
                 ThingArgs {
                     value: value.into(),
-                    replace_key: Some(a.output("value")),
+                    replace_key: Some(a.value()),
                     ..Default::default()
                 },
             )
@@ -269,7 +269,7 @@ async fn a_stack_selected_alone_reads_its_references_from_the_other_stacks_state
             "user",
             ThingArgs {
                 value: prod_value.into(),
-                replace_key: Some(shared.output("id")),
+                replace_key: Some(shared.id()),
                 ..Default::default()
             },
         )
@@ -416,7 +416,7 @@ async fn a_provider_that_fails_to_start_fails_only_its_steps() {
     let mut declared = dev();
     let lost = declared.resource::<Elsewhere>("lost", thing("v")).expect("lost");
     declared
-        .resource::<Thing>("needs-lost", thing(&lost.output("id")))
+        .resource::<Thing>("needs-lost", thing(&lost.id()))
         .expect("needs-lost");
     declared.resource::<Thing>("fine", thing("v")).expect("fine");
     let engine = Engine::new(vec![declared], store.clone());

@@ -12,36 +12,18 @@ use palisade::network::{SecurityGroup, SecurityGroupArgs, SecurityGroupRule, Sub
 use palisade::{Account, Stack};
 
 fn declare(stack: &mut Stack, region: &str) -> Result<(), palisade::stack::DeclareError> {
-    let mut network = VpcArgs::new("10.0.0.0/16");
-    network.tags.insert("palisade-environment".into(), "example".into());
+    let network = VpcArgs::new("10.0.0.0/16").with_tags([("palisade-environment".into(), "example".into())].into());
     let vpc = stack.resource::<Vpc>("main", network)?;
     for (name, cidr, zone) in [("private-a", "10.0.1.0/24", "a"), ("private-b", "10.0.2.0/24", "b")] {
-        let subnet = SubnetArgs {
-            vpc_id: vpc.output("vpcId"),
-            cidr_block: cidr.into(),
-            availability_zone: format!("{region}{zone}"),
-            tags: Default::default(),
-        };
-        stack.resource::<Subnet>(name, subnet)?;
+        stack.resource::<Subnet>(name, SubnetArgs::new(vpc.vpc_id(), cidr, format!("{region}{zone}")))?;
     }
-    let members_only = SecurityGroupRule {
-        protocol: "-1".into(),
-        from_port: 0,
-        to_port: 0,
-        cidr_blocks: Vec::new(),
-        security_group_ids: Vec::new(),
-        prefix_list_ids: Vec::new(),
-        self_referencing: true,
-        description: Some("members of the group talk to each other".into()),
-    };
-    let group = SecurityGroupArgs {
-        group_name: None,
-        description: "SageMaker: members only".into(),
-        vpc_id: vpc.output("vpcId"),
-        ingress: vec![members_only.clone()],
-        egress: vec![members_only],
-        tags: Default::default(),
-    };
+    let members_only = SecurityGroupRule::new("-1")
+        .with_self_referencing(true)
+        .with_description("members of the group talk to each other");
+    let group = SecurityGroupArgs::new(vpc.vpc_id())
+        .with_description("SageMaker: members only")
+        .with_ingress(vec![members_only.clone()])
+        .with_egress(vec![members_only]);
     stack.resource::<SecurityGroup>("sagemaker", group)?;
     Ok(())
 }

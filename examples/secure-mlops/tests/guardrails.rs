@@ -9,10 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use palisade::guardrails::{Finding, Severity};
 use palisade::kit::value::{map_from_json, map_to_json};
-use palisade::network::{InternetGateway, InternetGatewayArgs, SecurityGroup, SecurityGroupArgs, SecurityGroupRule};
-use palisade::reference::marker;
+use palisade::kit::ResourceType;
+use palisade::network::{
+    InternetGateway, InternetGatewayArgs, SecurityGroup, SecurityGroupArgs, SecurityGroupRule, Vpc, VpcEndpoint,
+};
+use palisade::security::Role;
 use palisade::stack::Declared;
-use palisade::{Engine, Hosts, Stack, StateStore};
+use palisade::{Engine, Hosts, Resource, Stack, StateStore};
 use secure_mlops::{declare, Config, Release};
 use serde_json::{json, Value as Json};
 
@@ -68,6 +71,16 @@ fn declared_in<'a>(stacks: &'a [Stack], stack: &str, kind: &str, name: &str) -> 
                 .find(|r| r.name == name && r.token.ends_with(&format!(":{kind}")))
         })
         .unwrap_or_else(|| panic!("{stack} declares no {kind} `{name}`"))
+}
+
+/// A handle to `R` named `name` in `stack`, declared by the reference environment.
+fn handle<R: ResourceType>(stacks: &[Stack], stack: &str, name: &str) -> Resource<R> {
+    let _ = declared_in(stacks, stack, R::NAME, name);
+    stacks
+        .iter()
+        .find(|s| s.name == stack)
+        .map(|s| s.handle::<R>(name))
+        .unwrap_or_else(|| panic!("no stack `{stack}`"))
 }
 
 fn stack_mut<'a>(stacks: &'a mut [Stack], name: &str) -> &'a mut Stack {
@@ -161,15 +174,9 @@ async fn the_reference_environment_deploying_an_approved_package_by_arn_passes_e
 #[tokio::test]
 async fn an_internet_gateway_in_an_internet_free_stack_breaks_pal_net_01() {
     let mut stacks = reference();
-    let vpc = marker(&urn(&stacks, "staging", "Vpc", "main"), "vpcId");
+    let vpc = handle::<Vpc>(&stacks, "staging", "main").vpc_id();
     let gateway = stack_mut(&mut stacks, "staging")
-        .resource::<InternetGateway>(
-            "internet",
-            InternetGatewayArgs {
-                vpc_id: Some(vpc),
-                tags: Default::default(),
-            },
-        )
+        .resource::<InternetGateway>("internet", InternetGatewayArgs::default().with_vpc_id(vpc))
         .expect("declares");
     let findings = findings(stacks).await;
     only_error(&findings, "PAL-NET-01", gateway.urn());
@@ -178,27 +185,16 @@ async fn an_internet_gateway_in_an_internet_free_stack_breaks_pal_net_01() {
 #[tokio::test]
 async fn a_security_group_open_to_the_internet_breaks_pal_net_02() {
     let mut stacks = reference();
-    let vpc = marker(&urn(&stacks, "dev", "Vpc", "main"), "vpcId");
+    let vpc = handle::<Vpc>(&stacks, "dev", "main").vpc_id();
     let bastion = stack_mut(&mut stacks, "dev")
         .resource::<SecurityGroup>(
             "bastion",
-            SecurityGroupArgs {
-                group_name: None,
-                description: "SSH from anywhere".into(),
-                vpc_id: vpc,
-                ingress: vec![SecurityGroupRule {
-                    protocol: "tcp".into(),
-                    from_port: 22,
-                    to_port: 22,
-                    cidr_blocks: vec!["0.0.0.0/0".into()],
-                    security_group_ids: Vec::new(),
-                    prefix_list_ids: Vec::new(),
-                    self_referencing: false,
-                    description: None,
-                }],
-                egress: Vec::new(),
-                tags: Default::default(),
-            },
+            SecurityGroupArgs::new(vpc)
+                .with_description("SSH from anywhere")
+                .with_ingress(vec![SecurityGroupRule::new("tcp")
+                    .with_from_port(22)
+                    .with_to_port(22)
+                    .with_cidr_blocks(vec!["0.0.0.0/0".into()])]),
         )
         .expect("declares");
     let findings = findings(stacks).await;
@@ -488,7 +484,7 @@ async fn a_model_execution_role_without_its_kms_grant_breaks_the_cross_account_p
 #[tokio::test]
 async fn a_bucket_policy_not_granting_one_target_breaks_the_cross_account_proof_for_that_target() {
     let mut stacks = reference();
-    let staging_role = marker(&urn(&stacks, "staging", "Role", "model-execution"), "arn");
+    let staging_role = handle::<Role>(&stacks, "staging", "model-execution").arn();
     edit(&mut stacks, "dev", "BucketPolicy", "models", |inputs| {
         let grant = statement(&mut inputs["policy"], "AllowCrossAccountRead");
         without(&mut grant["Principal"]["AWS"], &staging_role);
@@ -513,7 +509,7 @@ async fn a_bucket_policy_not_granting_one_target_breaks_the_cross_account_proof_
 #[tokio::test]
 async fn a_key_policy_not_granting_one_target_breaks_the_cross_account_proof_for_that_target() {
     let mut stacks = reference();
-    let prod_role = marker(&urn(&stacks, "prod", "Role", "model-execution"), "arn");
+    let prod_role = handle::<Role>(&stacks, "prod", "model-execution").arn();
     edit(&mut stacks, "dev", "KmsKeyPolicy", "s3", |inputs| {
         let grant = statement(&mut inputs["policy"], "AllowCrossAccountDecrypt");
         without(&mut grant["Principal"]["AWS"], &prod_role);
@@ -535,7 +531,7 @@ async fn a_key_policy_not_granting_one_target_breaks_the_cross_account_proof_for
 #[tokio::test]
 async fn a_bucket_policy_deny_without_a_targets_s3_endpoint_breaks_the_cross_account_proof() {
     let mut stacks = reference();
-    let staging_s3 = marker(&urn(&stacks, "staging", "VpcEndpoint", "s3"), "vpcEndpointId");
+    let staging_s3 = handle::<VpcEndpoint>(&stacks, "staging", "s3").vpc_endpoint_id();
     edit(&mut stacks, "dev", "BucketPolicy", "models", |inputs| {
         let deny = statement(&mut inputs["policy"], "DenyOutsideVpcEndpoints");
         without(&mut deny["Condition"]["StringNotEquals"]["aws:sourceVpce"], &staging_s3);
@@ -559,7 +555,7 @@ async fn a_bucket_policy_deny_without_a_targets_s3_endpoint_breaks_the_cross_acc
 #[tokio::test]
 async fn a_key_policy_deny_without_a_targets_kms_endpoint_breaks_the_cross_account_proof() {
     let mut stacks = reference();
-    let prod_kms = marker(&urn(&stacks, "prod", "VpcEndpoint", "kms"), "vpcEndpointId");
+    let prod_kms = handle::<VpcEndpoint>(&stacks, "prod", "kms").vpc_endpoint_id();
     edit(&mut stacks, "dev", "KmsKeyPolicy", "s3", |inputs| {
         let deny = statement(&mut inputs["policy"], "DenyOutsideVpcEndpoints");
         without(&mut deny["Condition"]["StringNotEquals"]["aws:sourceVpce"], &prod_kms);

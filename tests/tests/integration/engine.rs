@@ -44,16 +44,10 @@ fn state_dir(name: &str) -> PathBuf {
 }
 
 fn rule(port: i32, cidr: String) -> SecurityGroupRule {
-    SecurityGroupRule {
-        protocol: "tcp".into(),
-        from_port: port,
-        to_port: port,
-        cidr_blocks: vec![cidr],
-        security_group_ids: Vec::new(),
-        prefix_list_ids: Vec::new(),
-        self_referencing: false,
-        description: None,
-    }
+    SecurityGroupRule::new("tcp")
+        .with_from_port(port)
+        .with_to_port(port)
+        .with_cidr_blocks(vec![cidr])
 }
 
 /// Dev: a VPC and a subnet; staging: a VPC and a group admitting dev's VPC range (a cross-stack
@@ -67,26 +61,16 @@ fn stacks(emulator: &Emulator, https_port: i32) -> Vec<Stack> {
     let dev_vpc = dev
         .resource::<Vpc>("main", VpcArgs::new("10.10.0.0/16"))
         .expect("declare");
-    let subnet = SubnetArgs {
-        vpc_id: dev_vpc.output("vpcId"),
-        cidr_block: "10.10.1.0/24".into(),
-        availability_zone: format!("{REGION}a"),
-        tags: Default::default(),
-    };
+    let subnet = SubnetArgs::new(dev_vpc.vpc_id(), "10.10.1.0/24", format!("{REGION}a"));
     dev.resource::<Subnet>("private-a", subnet).expect("declare");
 
     let mut staging = Stack::new("staging", staging_account).project("engine-test");
     let staging_vpc = staging
         .resource::<Vpc>("main", VpcArgs::new("10.20.0.0/16"))
         .expect("declare");
-    let group = SecurityGroupArgs {
-        group_name: None,
-        description: "endpoints".into(),
-        vpc_id: staging_vpc.output("vpcId"),
-        ingress: vec![rule(https_port, dev_vpc.output("cidrBlock"))],
-        egress: Vec::new(),
-        tags: Default::default(),
-    };
+    let group = SecurityGroupArgs::new(staging_vpc.vpc_id())
+        .with_description("endpoints")
+        .with_ingress(vec![rule(https_port, dev_vpc.cidr_block())]);
     staging.resource::<SecurityGroup>("endpoints", group).expect("declare");
     vec![dev, staging]
 }
@@ -198,7 +182,10 @@ async fn up_again_update_and_destroy_across_two_accounts() {
     assert_eq!(changing.len(), 1, "{changing:?}");
     assert_eq!(changing[0].operation, Operation::Update);
     assert_eq!(changing[0].stack, "staging");
-    assert_eq!(changing[0].diff.get("ingress"), Some(&palisade::kit::diff::DiffKind::Update));
+    assert_eq!(
+        changing[0].diff.get("ingress"),
+        Some(&palisade::kit::diff::DiffKind::Update)
+    );
     let report = changed
         .apply(&plan, &hosts, &mut Vec::new())
         .await
@@ -306,12 +293,7 @@ async fn refresh_finds_drift_and_the_next_up_repairs_it() {
         let vpc = dev
             .resource::<Vpc>("main", VpcArgs::new("10.40.0.0/16"))
             .expect("declare");
-        let subnet = SubnetArgs {
-            vpc_id: vpc.output("vpcId"),
-            cidr_block: "10.40.1.0/24".into(),
-            availability_zone: format!("{REGION}a"),
-            tags: Default::default(),
-        };
+        let subnet = SubnetArgs::new(vpc.vpc_id(), "10.40.1.0/24", format!("{REGION}a"));
         dev.resource::<Subnet>("private-a", subnet).expect("declare");
         Engine::new(vec![dev], store.clone())
     };
