@@ -304,6 +304,59 @@ async fn diff(
         .into_inner()
 }
 
+/// `inputs` with every object member left out whose absence Check fills back in exactly as given:
+/// the program a Pulumi user writes, who leaves defaults to the provider.
+async fn without_defaults(
+    client: &mut ResourceProviderClient<Channel>,
+    declared: &Declared,
+    inputs: &PropertyMap,
+    checked: &PropertyMap,
+) -> PropertyMap {
+    let mut current = inputs.clone();
+    for path in unknown_paths(inputs) {
+        if !matches!(path.last(), Some(Step::Key(_))) {
+            continue;
+        }
+        let candidate = without(&current, &path);
+        if candidate == current {
+            continue;
+        }
+        if check(client, declared, None, &candidate).await.as_ref() == Ok(checked) {
+            current = candidate;
+        }
+    }
+    current
+}
+
+/// `inputs` without the object member at `path` (unchanged when there is none).
+fn without(inputs: &PropertyMap, path: &[Step]) -> PropertyMap {
+    fn remove(value: &mut PropertyValue, path: &[Step]) {
+        match (value, path) {
+            (PropertyValue::Secret(inner), _) => remove(inner, path),
+            (PropertyValue::Object(map), [Step::Key(k)]) => {
+                map.remove(k);
+            }
+            (PropertyValue::Object(map), [Step::Key(k), rest @ ..]) => {
+                if let Some(inner) = map.get_mut(k) {
+                    remove(inner, rest);
+                }
+            }
+            (PropertyValue::Array(items), [Step::Index(i), rest @ ..]) if !rest.is_empty() => {
+                if let Some(inner) = items.get_mut(*i) {
+                    remove(inner, rest);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut root = PropertyValue::Object(inputs.clone());
+    remove(&mut root, path);
+    match root {
+        PropertyValue::Object(map) => map,
+        _ => unreachable!("the root stays an object"),
+    }
+}
+
 /// A step into a value: an object member or an array element.
 #[derive(Debug, Clone)]
 enum Step {
@@ -431,6 +484,7 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
 
     let mut violations = Vec::new();
     let mut cases = 0usize;
+    let mut omitting = 0usize;
     let mut covered: BTreeMap<String, usize> = BTreeMap::new();
     for sample in &samples {
         let declared = &sample.declared;
@@ -452,40 +506,50 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
             continue;
         }
         let replacing = kinds.get(&declared.token).cloned().unwrap_or_default();
-        for path in unknown_paths(&sample.inputs) {
-            let Some(Step::Key(top)) = path.first() else { continue };
-            cases += 1;
-            *covered.entry(declared.token.clone()).or_default() += 1;
-            let case = format!("{what} with {} unknown", describe(&path));
-            let news = with_unknown(&sample.inputs, &path);
-            let new = match check(client, declared, Some(&old), &news).await {
-                Ok(new) => new,
-                Err(failures) => {
-                    violations.push(format!("{case}: Check refused: {failures:?}"));
-                    continue;
+        // The Rust SDK writes every field, defaults included; a Pulumi program leaves defaults out.
+        // Both must hold the invariant, and the second is where dropped defaults show.
+        let minimal = without_defaults(client, declared, &sample.inputs, &old).await;
+        let mut programs = vec![("as declared", sample.inputs.clone())];
+        if minimal != sample.inputs {
+            omitting += 1;
+            programs.push(("defaults left out", minimal));
+        }
+        for (form, program) in &programs {
+            for path in unknown_paths(program) {
+                let Some(Step::Key(top)) = path.first() else { continue };
+                cases += 1;
+                *covered.entry(declared.token.clone()).or_default() += 1;
+                let case = format!("{what}, {form}, with {} unknown", describe(&path));
+                let news = with_unknown(program, &path);
+                let new = match check(client, declared, Some(&old), &news).await {
+                    Ok(new) => new,
+                    Err(failures) => {
+                        violations.push(format!("{case}: Check refused: {failures:?}"));
+                        continue;
+                    }
+                };
+                let found = diff(client, declared, &old, &new).await;
+                let reported: BTreeSet<&String> = found.diffs.iter().chain(found.detailed_diff.keys()).collect();
+                if reported != BTreeSet::from([top]) {
+                    violations.push(format!(
+                        "{case}: Diff reports {:?}, expected exactly [{top}]",
+                        found.detailed_diff
+                    ));
                 }
-            };
-            let found = diff(client, declared, &old, &new).await;
-            let reported: BTreeSet<&String> = found.diffs.iter().chain(found.detailed_diff.keys()).collect();
-            if reported != BTreeSet::from([top]) {
-                violations.push(format!(
-                    "{case}: Diff reports {:?}, expected exactly [{top}]",
-                    found.detailed_diff
-                ));
-            }
-            let expected_replaces: Vec<String> = if replacing.contains(top) {
-                vec![top.clone()]
-            } else {
-                Vec::new()
-            };
-            if found.replaces != expected_replaces {
-                violations.push(format!(
-                    "{case}: Diff replaces {:?}, expected {expected_replaces:?}",
-                    found.replaces
-                ));
-            }
-            if found.delete_before_replace && expected_replaces.is_empty() {
-                violations.push(format!("{case}: delete-before-replace without a replace"));
+                let expected_replaces: Vec<String> = if replacing.contains(top) {
+                    vec![top.clone()]
+                } else {
+                    Vec::new()
+                };
+                if found.replaces != expected_replaces {
+                    violations.push(format!(
+                        "{case}: Diff replaces {:?}, expected {expected_replaces:?}",
+                        found.replaces
+                    ));
+                }
+                if found.delete_before_replace && expected_replaces.is_empty() {
+                    violations.push(format!("{case}: delete-before-replace without a replace"));
+                }
             }
         }
     }
@@ -504,10 +568,18 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
         violations.len(),
         violations.join("\n")
     );
+    // Most kinds have a defaulted property that the reference environment leaves at its default.
+    assert!(
+        omitting * 2 > samples.len(),
+        "only {omitting} of {} samples have a default to leave out",
+        samples.len()
+    );
     eprintln!(
-        "{cases} (kind, unknown input) cases over {} kinds of {} packages: {covered:?}",
+        "{cases} (kind, unknown input) cases over {} kinds of {} packages, {omitting} of {} samples also \
+         without their defaults: {covered:?}",
         kinds.len(),
-        plugins.len()
+        plugins.len(),
+        samples.len()
     );
     // Each kind of the reference environment alone gives more than this.
     assert!(cases > 500, "only {cases} cases");
