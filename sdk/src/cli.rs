@@ -662,7 +662,7 @@ async fn apply_locked(
     };
     let report = if std::io::stdout().is_terminal() {
         let mut live = LiveView::for_plan(&plan);
-        let report = engine.apply_with(&plan, hosts, &engine_options, &mut live).await;
+        let report = engine.apply_observed(&plan, hosts, &engine_options, &mut live).await;
         live.finish();
         report?
     } else {

@@ -4,9 +4,9 @@
 //! line per event (what logs and CI show); [`LiveView`] keeps one line per running operation with
 //! its elapsed time and a total bar, and prints each finished operation above them.
 //!
-//! Until the engine emits events (see [`Observer`]), [`LiveView`] also takes the engine's plain
-//! lines as a writer and prints them above a total bar that shows the elapsed time: it never reads
-//! meaning out of those lines.
+//! The engine's `apply_observed` sends the events; `apply_with` wraps its writer in [`PlainLines`].
+//! [`LiveView`] also takes plain lines as a writer (printed above the bars), for output that is not
+//! an operation's.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -45,6 +45,33 @@ pub enum Event {
         /// How it ended.
         outcome: Outcome,
     },
+    /// Something worth a line that is not one operation (a replaced resource kept or deleted, an
+    /// operation that turned out smaller than planned).
+    Note(String),
+}
+
+impl Event {
+    /// The event of `step` starting.
+    pub fn started(step: &crate::plan::Step) -> Self {
+        Event::Started {
+            stack: step.stack.clone(),
+            urn: step.urn.clone(),
+            label: step.label(),
+            operation: step.operation,
+        }
+    }
+
+    /// The event of `step` ending as `operation` (what was done, which may be less than planned).
+    pub fn finished(step: &crate::plan::Step, operation: Operation, elapsed: Duration, outcome: Outcome) -> Self {
+        Event::Finished {
+            stack: step.stack.clone(),
+            urn: step.urn.clone(),
+            label: step.label(),
+            operation,
+            elapsed,
+            outcome,
+        }
+    }
 }
 
 /// How an operation ended.
@@ -58,12 +85,8 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Receives an apply's events.
-///
-/// Engine hook wanted: `Engine::apply` calls `observe` with `Event::Started` where it starts an
-/// operation and `Event::Finished` where one ends (done, failed, skipped, and the deletes of
-/// replaced resources), instead of (or besides) writing its progress lines; [`PlainLines`]
-/// reproduces those lines.
+/// Receives an apply's events (`Engine::apply_observed`): `Started` where an operation starts,
+/// `Finished` where it ends (done, failed or skipped), `Note` for the other lines.
 pub trait Observer: Send {
     /// Called for every event, in the order they happen.
     fn observe(&mut self, event: &Event);
@@ -104,6 +127,7 @@ pub fn plain_line(event: &Event) -> String {
             };
             format!("{stack}  {} {label}  {how}", operation.symbol())
         }
+        Event::Note(line) => line.clone(),
     }
 }
 
@@ -212,11 +236,12 @@ impl Observer for LiveView {
                 self.total.inc(1);
                 self.print(&plain_line(event));
             }
+            Event::Note(line) => self.print(line),
         }
     }
 }
 
-/// The engine's plain lines, until it emits events: each whole line is printed above the bars.
+/// Plain lines that are not events: each whole line is printed above the bars.
 impl Write for LiveView {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(bytes);

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use palisade_provider_kit::value::PropertyMap;
 use tokio::task::JoinSet;
@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::{seed, Engine, EngineError};
 use crate::host::Hosts;
 use crate::plan::{diff_kind_name, Operation, Plan, Step};
+use crate::progress::{Event, Observer, Outcome as Ended, PlainLines};
 use crate::provider::{CallError, ProviderClient, Subject};
 use crate::reference::resolve;
 use crate::state::{to_wire_json, PendingOperation, ResourceState, StackState};
@@ -137,15 +138,27 @@ impl Engine {
         self.apply_with(plan, hosts, &ApplyOptions::default(), progress).await
     }
 
-    /// Applies `plan`: in dependency order, up to `parallel` at once; a failure stops only its
-    /// dependants. A step that would replace or delete data the options do not allow refuses the
-    /// whole plan before anything runs. State is written after every operation.
+    /// Applies `plan` with `options`, writing a plain progress line per event to `progress`.
     pub async fn apply_with(
         &self,
         plan: &Plan,
         hosts: &Hosts,
         options: &ApplyOptions,
         progress: &mut (dyn Write + Send),
+    ) -> Result<ApplyReport, EngineError> {
+        self.apply_observed(plan, hosts, options, &mut PlainLines(progress)).await
+    }
+
+    /// Applies `plan`: in dependency order, up to `parallel` at once; a failure stops only its
+    /// dependants. A step that would replace or delete data the options do not allow refuses the
+    /// whole plan before anything runs. State is written after every operation. Each operation's
+    /// start and end goes to `progress`.
+    pub async fn apply_observed(
+        &self,
+        plan: &Plan,
+        hosts: &Hosts,
+        options: &ApplyOptions,
+        progress: &mut dyn Observer,
     ) -> Result<ApplyReport, EngineError> {
         let refused: Vec<&Step> = plan.data_loss().filter(|s| !options.allows(s)).collect();
         if !refused.is_empty() {
@@ -225,13 +238,12 @@ impl Engine {
                     if let Some(failed) = blockers.iter().find(|u| run.finished.get(*u) == Some(&false)) {
                         run.finished.insert(step.urn.clone(), false);
                         run.report.skipped.push((step.urn.clone(), format!("{failed} failed")));
-                        let _ = writeln!(
-                            progress,
-                            "{}  {} {}  skipped: {failed} failed",
-                            step.stack,
-                            step.operation.symbol(),
-                            step.label()
-                        );
+                        progress.observe(&Event::finished(
+                            step,
+                            step.operation,
+                            Duration::ZERO,
+                            Ended::Skipped(format!("{failed} failed")),
+                        ));
                         continue;
                     }
                     if !step.failures.is_empty() {
@@ -255,13 +267,12 @@ impl Engine {
                         Ok(client) => client,
                         Err(error) => {
                             run.finished.insert(step.urn.clone(), false);
-                            let _ = writeln!(
-                                progress,
-                                "{}  {} {}  failed: {error}",
-                                step.stack,
-                                step.operation.symbol(),
-                                step.label()
-                            );
+                            progress.observe(&Event::finished(
+                                step,
+                                step.operation,
+                                Duration::ZERO,
+                                Ended::Failed(error.to_string()),
+                            ));
                             run.report.failed.push((step.urn.clone(), error.to_string()));
                             continue;
                         }
@@ -283,14 +294,7 @@ impl Engine {
                         step: step.clone(),
                         resolved: resolved.unwrap_or_default(),
                     };
-                    let _ = writeln!(
-                        progress,
-                        "{}  {} {}  {}...",
-                        step.stack,
-                        step.operation.symbol(),
-                        step.label(),
-                        step.operation.doing()
-                    );
+                    progress.observe(&Event::started(step));
                     running.spawn(async move {
                         let started = Instant::now();
                         (index, started, job.run().await)
@@ -367,7 +371,7 @@ impl Engine {
         hosts: &Hosts,
         run: &mut Run,
         replaced: &mut Vec<(String, ResourceState)>,
-        progress: &mut (dyn Write + Send),
+        progress: &mut dyn Observer,
     ) -> Result<(), EngineError> {
         let in_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
         for (stack_name, old) in std::mem::take(replaced).into_iter().rev() {
@@ -383,11 +387,10 @@ impl Engine {
                     && run.finished.get(&s.urn) != Some(&true)
             });
             if still_used || dependant_failed {
-                let _ = writeln!(
-                    progress,
+                progress.observe(&Event::Note(format!(
                     "{stack_name}  - {}  replaced resource {} kept: something may still use it; a later run deletes it",
                     old.urn, old.id
-                );
+                )));
                 continue;
             }
             let stack = self.stack(&stack_name)?;
@@ -403,11 +406,14 @@ impl Engine {
             match result {
                 Ok(()) => {
                     state.pending.retain(|p| !(p.urn == old.urn && p.operation == marker));
-                    let _ = writeln!(progress, "{stack_name}  - {}  replaced resource deleted", old.urn);
+                    progress.observe(&Event::Note(format!(
+                        "{stack_name}  - {}  replaced resource deleted",
+                        old.urn
+                    )));
                 }
                 Err(reason) => {
                     let reason = format!("deleting the replaced {}: {reason}", old.id);
-                    let _ = writeln!(progress, "{stack_name}  - {}  failed: {reason}", old.urn);
+                    progress.observe(&Event::Note(format!("{stack_name}  - {}  failed: {reason}", old.urn)));
                     run.report.failed.push((old.urn.clone(), reason));
                 }
             }
@@ -452,7 +458,7 @@ impl Run {
         began: Instant,
         result: Result<Outcome, StepError>,
         replaced: &mut Vec<(String, ResourceState)>,
-        progress: &mut (dyn Write + Send),
+        progress: &mut dyn Observer,
     ) -> Result<(), EngineError> {
         let state = self
             .states
@@ -460,14 +466,18 @@ impl Run {
             .ok_or_else(|| EngineError::UnknownStack(step.stack.clone()))?;
         // The step's own entry ends; an earlier run's replaced resource stays journalled.
         state.pending.retain(|p| p.urn != step.urn || p.replaced.is_some());
-        let elapsed = began.elapsed().as_secs_f64();
-        self.report.seconds.insert(step.urn.clone(), elapsed);
-        let line = |what: &str| format!("{}  {} {}  {what}", step.stack, step.operation.symbol(), step.label());
+        let elapsed = began.elapsed();
+        self.report.seconds.insert(step.urn.clone(), elapsed.as_secs_f64());
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.finished.insert(step.urn.clone(), false);
-                let _ = writeln!(progress, "{}", line(&format!("failed: {error}")));
+                progress.observe(&Event::finished(
+                    step,
+                    step.operation,
+                    elapsed,
+                    Ended::Failed(error.to_string()),
+                ));
                 self.report.failed.push((step.urn.clone(), error.to_string()));
                 return Ok(());
             }
@@ -517,17 +527,17 @@ impl Run {
         }
         self.finished.insert(step.urn.clone(), true);
         self.report.done.push(step.urn.clone());
-        let what = if done == step.operation {
-            format!("{} ({elapsed:.1}s)", done.done())
-        } else {
-            format!(
-                "{} ({elapsed:.1}s; planned to be {}, but with the values known now {} was enough)",
-                done.done(),
+        progress.observe(&Event::finished(step, done, elapsed, Ended::Done));
+        if done != step.operation {
+            progress.observe(&Event::Note(format!(
+                "{}  {} {}  planned to be {}; with the values known now, {} was enough",
+                step.stack,
+                done.symbol(),
+                step.label(),
                 step.operation.done(),
-                done.name()
-            )
-        };
-        let _ = writeln!(progress, "{}", line(&what));
+                if done == Operation::Same { "nothing" } else { done.name() }
+            )));
+        }
         Ok(())
     }
 }
