@@ -9,7 +9,10 @@
 //! schema (every package whose crate builds a `pulumi-resource-*` plugin), the sample programs from
 //! the reference environment's declarations (`secure_mlops::declare`, with and without NAT mode), and
 //! the cases from the sample inputs. A kind without a sample fails the test, so a new kind cannot
-//! slip by. Check and Diff run in the real plugin binaries over gRPC, as the engine calls them.
+//! slip by. Each sample runs twice: as the Rust SDK declares it (every field written, defaults
+//! included) and with every member left out that Check fills back in unchanged (what a Pulumi
+//! program writes; the form in which dropped defaults show). Check and Diff run in the real plugin
+//! binaries over gRPC, as the engine calls them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
