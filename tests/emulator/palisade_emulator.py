@@ -108,7 +108,8 @@ class Throttle:
     - JSON protocol (SageMaker, KMS): HTTP 400, `{"__type": "ThrottlingException", ...}`;
     - EC2's query protocol: HTTP 503, `<Response><Errors><Error><Code>RequestLimitExceeded</Code>`;
     - the other query protocols (IAM, STS): HTTP 400, `<ErrorResponse><Error><Code>Throttling</Code>`;
-    - S3's REST protocol: HTTP 503, `<Error><Code>SlowDown</Code>`.
+    - S3's REST protocol: HTTP 503, `<Error><Code>SlowDown</Code>`;
+    - SageMaker Runtime's REST-JSON protocol: HTTP 400, header `x-amzn-ErrorType: ThrottlingException`.
 
     The share starts at `PALISADE_THROTTLE` (0 to 1; default 0) and can be changed at run time:
     `PUT /_palisade/throttle` with `{"share": 0.3}`; `GET` answers the share and how many calls were
@@ -151,16 +152,23 @@ class Throttle:
             return self.app(environ, start_response)
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         service = authorization.split("/")[3] if authorization.count("/") >= 4 else "?"
-        status, content_type, body = self.error(environ, service)
-        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        status, content_type, body, *extra = self.error(environ, service)
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        for more in extra:
+            headers.extend(more)
+        start_response(status, headers)
         return [body]
 
     @staticmethod
-    def error(environ, service: str) -> tuple[str, str, bytes]:
+    def error(environ, service: str) -> tuple:
         request_id = "palisade-throttle"
         if environ.get("HTTP_X_AMZ_TARGET"):
             body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
             return "400 Bad Request", "application/x-amz-json-1.1", body.encode()
+        if service == "sagemaker":
+            # SageMaker Runtime (InvokeEndpoint) speaks REST-JSON: the code travels in a header.
+            body = json.dumps({"message": "Rate exceeded"})
+            return "400 Bad Request", "application/json", body.encode(), [("x-amzn-ErrorType", "ThrottlingException")]
         if service == "s3":
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
