@@ -145,9 +145,9 @@ impl Step {
 
     /// Whether `names` (logical names, `Kind name` labels or URNs) name this step.
     pub fn named_by(&self, names: &[String]) -> bool {
-        names
-            .iter()
-            .any(|n| *n == self.name || *n == self.urn || *n == self.label() || *n == format!("{}/{}", self.stack, self.name))
+        names.iter().any(|n| {
+            *n == self.name || *n == self.urn || *n == self.label() || *n == format!("{}/{}", self.stack, self.name)
+        })
     }
 
     /// The state of this step's resource once written with `id`, `inputs` and `outputs`.
@@ -193,7 +193,11 @@ impl Step {
 pub fn allow_names(steps: &[&Step]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for step in steps {
-        let clashes = steps.iter().filter(|s| s.name == step.name && s.stack != step.stack).count() > 0;
+        let clashes = steps
+            .iter()
+            .filter(|s| s.name == step.name && s.stack != step.stack)
+            .count()
+            > 0;
         let name = if clashes {
             format!("{}/{}", step.stack, step.name)
         } else {

@@ -186,7 +186,10 @@ fn waivers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Waiv
     Ok(recorded
         .into_iter()
         .map(|r| match r {
-            Recorded::Rule(rule) => Waiver { rule, at: String::new() },
+            Recorded::Rule(rule) => Waiver {
+                rule,
+                at: String::new(),
+            },
             Recorded::Waiver(w) => w,
         })
         .collect())
@@ -430,7 +433,11 @@ impl StateStore {
                 let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
                 return Err(StateError::Locked {
                     stack: format!("{project}/{stack}"),
-                    holder: if holder.is_empty() { "a run that just started".into() } else { holder },
+                    holder: if holder.is_empty() {
+                        "a run that just started".into()
+                    } else {
+                        holder
+                    },
                     path,
                 });
             }
@@ -494,7 +501,9 @@ mod tests {
         );
         let moved = store.load("p", "dev", "222222222222").expect_err("another account");
         assert!(
-            moved.to_string().contains("belongs to project `p`, stack `dev`, account 111111111111"),
+            moved
+                .to_string()
+                .contains("belongs to project `p`, stack `dev`, account 111111111111"),
             "a state never moves accounts silently: {moved}"
         );
     }
@@ -506,8 +515,14 @@ mod tests {
         a.upsert(resource("env-a", "a"));
         store.save(&a).expect("save a");
         let b = store.load("env-b", "dev", "111111111111").expect("load b");
-        assert!(b.resources.is_empty(), "another project's stack of the same name starts empty");
-        assert_eq!(store.load("env-a", "dev", "111111111111").expect("a").resources.len(), 1);
+        assert!(
+            b.resources.is_empty(),
+            "another project's stack of the same name starts empty"
+        );
+        assert_eq!(
+            store.load("env-a", "dev", "111111111111").expect("a").resources.len(),
+            1
+        );
     }
 
     #[test]
@@ -519,7 +534,10 @@ mod tests {
         // Someone copied env-a's state into env-b's place.
         fs::create_dir_all(store.dir().join("env-b")).expect("dir");
         fs::copy(store.dir().join("env-a/dev.json"), store.dir().join("env-b/dev.json")).expect("copy");
-        let error = store.load("env-b", "dev", "111111111111").expect_err("refused").to_string();
+        let error = store
+            .load("env-b", "dev", "111111111111")
+            .expect_err("refused")
+            .to_string();
         assert!(error.contains("env-b/dev.json"), "{error}");
         assert!(error.contains("belongs to project `env-a`"), "{error}");
     }
@@ -532,10 +550,16 @@ mod tests {
         old.upsert(resource("env-a", "a"));
         fs::write(
             store.dir().join("dev.json"),
-            serde_json::to_string(&old).expect("json").replace(r#""project":"","#, ""),
+            serde_json::to_string(&old)
+                .expect("json")
+                .replace(r#""project":"","#, ""),
         )
         .expect("legacy file");
-        assert!(store.load("env-b", "dev", "111111111111").expect("b").resources.is_empty());
+        assert!(store
+            .load("env-b", "dev", "111111111111")
+            .expect("b")
+            .resources
+            .is_empty());
         let a = store.load("env-a", "dev", "111111111111").expect("a");
         assert_eq!(a.resources.len(), 1);
         store.save(&a).expect("save");
@@ -547,8 +571,18 @@ mod tests {
     fn waivers_of_older_states_read_as_rules_without_a_time() {
         let json = json!({"version": 1, "stack": "dev", "accountId": "1", "resources": [], "waivers": ["PAL-NET-01"]});
         let state: StackState = serde_json::from_value(json).expect("old state");
-        assert_eq!(state.waivers, vec![Waiver { rule: "PAL-NET-01".into(), at: String::new() }]);
-        assert!(now_rfc3339().ends_with('Z') && now_rfc3339().len() == 20, "{}", now_rfc3339());
+        assert_eq!(
+            state.waivers,
+            vec![Waiver {
+                rule: "PAL-NET-01".into(),
+                at: String::new()
+            }]
+        );
+        assert!(
+            now_rfc3339().ends_with('Z') && now_rfc3339().len() == 20,
+            "{}",
+            now_rfc3339()
+        );
     }
 
     #[test]
@@ -557,10 +591,15 @@ mod tests {
         let lock = store.lock("p", "dev").expect("first");
         let error = store.lock("p", "dev").expect_err("second");
         assert!(error.to_string().contains("locked by another run"), "{error}");
-        assert!(error.to_string().contains(&format!("process {}", std::process::id())), "{error}");
+        assert!(
+            error.to_string().contains(&format!("process {}", std::process::id())),
+            "{error}"
+        );
         drop(lock);
         store.lock("p", "dev").expect("after release");
-        store.lock("q", "dev").expect("another project's stack of the same name");
+        store
+            .lock("q", "dev")
+            .expect("another project's stack of the same name");
     }
 
     #[test]

@@ -101,12 +101,19 @@ async fn a_dependency_replaced_under_its_dependants_changes_them_only_as_much_as
     let entries = log.entries();
     assert!(entries.iter().any(|e| e.starts_with("create a ")), "{entries:?}");
     assert!(
-        !entries.iter().any(|e| e.starts_with("create b ") || e.starts_with("delete b ") || e == "update b"),
+        !entries
+            .iter()
+            .any(|e| e.starts_with("create b ") || e.starts_with("delete b ") || e == "update b"),
         "b needed nothing once a's value was known: {entries:?}"
     );
-    assert!(entries.contains(&"update c".to_string()), "c was updated in place: {entries:?}");
     assert!(
-        !entries.iter().any(|e| e.starts_with("create c ") || e.starts_with("delete c ")),
+        entries.contains(&"update c".to_string()),
+        "c was updated in place: {entries:?}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.starts_with("create c ") || e.starts_with("delete c ")),
         "c was not replaced: {entries:?}"
     );
     assert!(report.unchanged.iter().any(|u| u.ends_with("::b")));
@@ -194,18 +201,27 @@ async fn replacing_or_deleting_data_is_refused_unless_the_run_names_it() {
     assert_eq!(vault.operation, Operation::Replace);
     assert_eq!(vault.data_loss.as_deref(), Some("the vault's contents"));
     assert!(
-        plan.steps.iter().find(|s| s.name == "plain").expect("plain").data_loss.is_none(),
+        plan.steps
+            .iter()
+            .find(|s| s.name == "plain")
+            .expect("plain")
+            .data_loss
+            .is_none(),
         "a kind without data is not marked"
     );
-    let refused = engine
-        .apply(&plan, &hosts, &mut Vec::new())
-        .await
-        .expect_err("refused");
+    let refused = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect_err("refused");
     assert!(matches!(refused, EngineError::DataLoss { .. }), "{refused}");
     let message = refused.to_string();
-    assert!(message.contains("dev replace Vault vault (vault: the vault's contents)"), "{message}");
+    assert!(
+        message.contains("dev replace Vault vault (vault: the vault's contents)"),
+        "{message}"
+    );
     assert!(message.contains("--allow-replace vault"), "{message}");
-    assert!(log.entries().is_empty(), "nothing at all was applied: {:?}", log.entries());
+    assert!(
+        log.entries().is_empty(),
+        "nothing at all was applied: {:?}",
+        log.entries()
+    );
 
     let allowed = ApplyOptions {
         allow_data_loss: vec!["vault".into()],
@@ -216,7 +232,11 @@ async fn replacing_or_deleting_data_is_refused_unless_the_run_names_it() {
         .await
         .expect("named");
     assert!(report.ok(), "{report:?}");
-    assert!(log.entries().iter().any(|e| e.starts_with("delete vault ")), "{:?}", log.entries());
+    assert!(
+        log.entries().iter().any(|e| e.starts_with("delete vault ")),
+        "{:?}",
+        log.entries()
+    );
 
     // A declaration that opts out is not protected; deleting a protected one is marked too.
     let opted_out = Engine::new(vec![declare("3", true)], store.clone());
@@ -254,7 +274,10 @@ async fn two_projects_with_the_same_stack_names_never_touch_each_other() {
     green.apply(&destroyed, &hosts, &mut Vec::new()).await.expect("destroy");
     assert_eq!(log.entries().len(), 1, "{:?}", log.entries());
     let blue = Engine::new(vec![env("blue", &["a", "b", "c"])], store);
-    assert!(!blue.plan(&hosts, false).await.expect("plan").has_changes(), "blue untouched");
+    assert!(
+        !blue.plan(&hosts, false).await.expect("plan").has_changes(),
+        "blue untouched"
+    );
 }
 
 #[tokio::test]
@@ -287,7 +310,11 @@ async fn a_stack_selected_alone_reads_its_references_from_the_other_stacks_state
     let engine = Engine::new(declare("changed"), store).select(only_prod);
     let plan = engine.plan(&hosts, false).await.expect("prod alone plans");
     assert!(plan.steps.iter().all(|s| s.stack == "prod"), "dev is not planned");
-    assert_eq!(plan.steps[0].operation, Operation::Update, "dev's id came from its state, not unknown");
+    assert_eq!(
+        plan.steps[0].operation,
+        Operation::Update,
+        "dev's id came from its state, not unknown"
+    );
     let report = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
     assert!(report.ok(), "{report:?}");
     assert_eq!(log.entries(), vec!["update user"]);
@@ -320,11 +347,17 @@ async fn an_interrupted_create_is_found_again_from_the_journal_and_adopted() {
 
     let plan = engine.plan(&hosts, false).await.expect("plan");
     assert!(
-        plan.recovered.iter().any(|r| r.contains("interrupted create of made had made id-1; it is adopted")),
+        plan.recovered
+            .iter()
+            .any(|r| r.contains("interrupted create of made had made id-1; it is adopted")),
         "{:?}",
         plan.recovered
     );
-    assert_eq!(operation_of(&plan, "made"), Operation::Same, "adopted, so nothing to create");
+    assert_eq!(
+        operation_of(&plan, "made"),
+        Operation::Same,
+        "adopted, so nothing to create"
+    );
     let report = engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
     assert!(report.ok(), "{report:?}");
     assert!(log.entries().is_empty(), "no second create: {:?}", log.entries());
@@ -350,11 +383,19 @@ async fn an_interrupted_create_that_left_nothing_is_created_once() {
     store.save(&state).expect("save");
     let engine = Engine::new(vec![declared], store.clone());
     let plan = engine.plan(&hosts, false).await.expect("plan");
-    assert!(plan.recovered.iter().any(|r| r.contains("left nothing behind")), "{:?}", plan.recovered);
+    assert!(
+        plan.recovered.iter().any(|r| r.contains("left nothing behind")),
+        "{:?}",
+        plan.recovered
+    );
     assert_eq!(plan.steps[0].operation, Operation::Create);
     engine.apply(&plan, &hosts, &mut Vec::new()).await.expect("apply");
     assert_eq!(log.entries(), vec!["create t id-1"]);
-    assert!(store.load("palisade", "dev", "111111111111").expect("state").pending.is_empty());
+    assert!(store
+        .load("palisade", "dev", "111111111111")
+        .expect("state")
+        .pending
+        .is_empty());
 }
 
 #[tokio::test]
@@ -397,7 +438,12 @@ async fn a_stack_whose_account_moved_region_is_refused_not_planned() {
         .await
         .expect_err("refused");
     assert!(matches!(error, EngineError::MovedRegion { .. }), "{error}");
-    assert!(error.to_string().contains("in eu-west-1, but its account now names us-east-1"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("in eu-west-1, but its account now names us-east-1"),
+        "{error}"
+    );
 }
 
 /// A provider that cannot be started at apply fails its own steps (and skips their dependants);
@@ -426,8 +472,14 @@ async fn a_provider_that_fails_to_start_fails_only_its_steps() {
         .await
         .expect("apply runs to its end");
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert!(report.failed[0].1.contains("pulumi-resource-fake-elsewhere"), "{report:?}");
-    assert!(report.skipped.iter().any(|(u, _)| u.ends_with("::needs-lost")), "{report:?}");
+    assert!(
+        report.failed[0].1.contains("pulumi-resource-fake-elsewhere"),
+        "{report:?}"
+    );
+    assert!(
+        report.skipped.iter().any(|(u, _)| u.ends_with("::needs-lost")),
+        "{report:?}"
+    );
     assert_eq!(log.entries(), vec!["create fine id-1"]);
     let state = store.load("palisade", "dev", "111111111111").expect("state");
     assert_eq!(state.resources.len(), 1, "the finished create is recorded");

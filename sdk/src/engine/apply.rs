@@ -146,7 +146,8 @@ impl Engine {
         options: &ApplyOptions,
         progress: &mut (dyn Write + Send),
     ) -> Result<ApplyReport, EngineError> {
-        self.apply_observed(plan, hosts, options, &mut PlainLines(progress)).await
+        self.apply_observed(plan, hosts, options, &mut PlainLines(progress))
+            .await
     }
 
     /// Applies `plan`: in dependency order, up to `parallel` at once; a failure stops only its
@@ -197,7 +198,11 @@ impl Engine {
             finished: HashMap::new(),
         };
         // References into stacks that are not selected read those stacks' state.
-        for stack in self.all.iter().filter(|s| !self.stacks.iter().any(|t| t.name == s.name)) {
+        for stack in self
+            .all
+            .iter()
+            .filter(|s| !self.stacks.iter().any(|t| t.name == s.name))
+        {
             for resource in self.load(stack)?.resources {
                 run.outputs.insert(resource.urn.clone(), resource.output_map());
             }
@@ -280,12 +285,16 @@ impl Engine {
                     let lookup =
                         |urn: &str, property: &str| run.outputs.get(urn).and_then(|o| o.get(property).cloned());
                     let resolved = step.declared.as_ref().map(|d| resolve(d, &lookup));
-                    if let Err(error) = self.journal(&mut run.states, step, PendingOperation {
-                        urn: step.urn.clone(),
-                        operation: step.operation.name().to_string(),
-                        replaced: None,
-                        inputs: (step.operation == Operation::Create).then(|| to_wire_json(&step.inputs)),
-                    }) {
+                    if let Err(error) = self.journal(
+                        &mut run.states,
+                        step,
+                        PendingOperation {
+                            urn: step.urn.clone(),
+                            operation: step.operation.name().to_string(),
+                            replaced: None,
+                            inputs: (step.operation == Operation::Create).then(|| to_wire_json(&step.inputs)),
+                        },
+                    ) {
                         fatal = Some(error);
                         break;
                     }
@@ -521,9 +530,7 @@ impl Run {
             }
         };
         if done != step.operation {
-            self.report
-                .downgraded
-                .push((step.urn.clone(), step.operation, done));
+            self.report.downgraded.push((step.urn.clone(), step.operation, done));
         }
         self.finished.insert(step.urn.clone(), true);
         self.report.done.push(step.urn.clone());
@@ -535,7 +542,11 @@ impl Run {
                 done.symbol(),
                 step.label(),
                 step.operation.done(),
-                if done == Operation::Same { "nothing" } else { done.name() }
+                if done == Operation::Same {
+                    "nothing"
+                } else {
+                    done.name()
+                }
             )));
         }
         Ok(())
@@ -579,7 +590,11 @@ impl Job {
     async fn run(self) -> Result<Outcome, StepError> {
         match self.step.operation {
             Operation::Delete => {
-                let old = self.step.old.as_ref().ok_or(StepError::Refused("nothing to delete".into()))?;
+                let old = self
+                    .step
+                    .old
+                    .as_ref()
+                    .ok_or(StepError::Refused("nothing to delete".into()))?;
                 delete(&self.client, old).await?;
                 Ok(Outcome::Deleted)
             }
@@ -594,11 +609,9 @@ impl Job {
                 })
             }
             Operation::Update | Operation::Replace => {
-                let old = self
-                    .step
-                    .old
-                    .clone()
-                    .ok_or(StepError::Refused("nothing to change: the resource has no state".into()))?;
+                let old = self.step.old.clone().ok_or(StepError::Refused(
+                    "nothing to change: the resource has no state".into(),
+                ))?;
                 self.change(old).await
             }
             Operation::Same => Ok(Outcome::Unchanged),
@@ -621,7 +634,8 @@ impl Job {
             Operation::Update
         };
         let planned = self.step.operation;
-        let deletes_first_now = now == Operation::Replace && diff.delete_before_replace && !self.step.delete_before_replace;
+        let deletes_first_now =
+            now == Operation::Replace && diff.delete_before_replace && !self.step.delete_before_replace;
         if now.severity() > planned.severity() || deletes_first_now {
             let changed: Vec<String> = diff
                 .detailed

@@ -65,9 +65,7 @@ impl Engine {
             name: &declared.name,
             token: &declared.token,
         };
-        let read = client
-            .read(of, id, &Default::default(), &Default::default())
-            .await?;
+        let read = client.read(of, id, &Default::default(), &Default::default()).await?;
         if read.id.is_empty() {
             return Err(refuse(format!(
                 "no {} with that id exists in account {}",

@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use apply::{ApplyOptions, ApplyReport};
 pub use refresh::{Drift, DriftedProperty, Refreshed};
 
+use crate::host::HostError;
 pub use crate::host::Hosts;
 pub use crate::plan::{Operation, Plan, StackInfo, Step};
-use crate::host::HostError;
 use crate::provider::CallError;
 use crate::reference::referenced_urns;
 use crate::stack::{Declared, Stack};

@@ -46,7 +46,11 @@ impl Engine {
         // What the selected stacks refer to in the others comes from those stacks' state.
         let mut planned: HashMap<String, PropertyMap> = HashMap::new();
         let mut outside = BTreeSet::new();
-        for stack in self.all.iter().filter(|s| !self.stacks.iter().any(|t| t.name == s.name)) {
+        for stack in self
+            .all
+            .iter()
+            .filter(|s| !self.stacks.iter().any(|t| t.name == s.name))
+        {
             let state = self.load(stack)?;
             for declared in &stack.resources {
                 outside.insert(declared.urn.clone());
@@ -136,12 +140,7 @@ impl Engine {
             let Some(state) = states.get_mut(&stack.name) else {
                 continue;
             };
-            let pending: Vec<_> = state
-                .pending
-                .iter()
-                .filter(|p| p.replaced.is_none())
-                .cloned()
-                .collect();
+            let pending: Vec<_> = state.pending.iter().filter(|p| p.replaced.is_none()).cloned().collect();
             for entry in pending {
                 let name = entry.urn.rsplit("::").next().unwrap_or_default().to_string();
                 let token = entry.urn.rsplit("::").nth(1).unwrap_or_default().to_string();
@@ -154,7 +153,11 @@ impl Engine {
                 }
                 let package = token.split(':').next().unwrap_or_default().to_string();
                 let client = hosts.client(&stack.account, &package).await?;
-                let inputs = entry.inputs.as_ref().map(crate::state::from_wire_json).unwrap_or_default();
+                let inputs = entry
+                    .inputs
+                    .as_ref()
+                    .map(crate::state::from_wire_json)
+                    .unwrap_or_default();
                 let of = Subject {
                     urn: &entry.urn,
                     name: &name,
@@ -167,7 +170,11 @@ impl Engine {
                             token: token.clone(),
                             package,
                             id: found.id.clone(),
-                            inputs: crate::state::to_wire_json(if found.inputs.is_empty() { &inputs } else { &found.inputs }),
+                            inputs: crate::state::to_wire_json(if found.inputs.is_empty() {
+                                &inputs
+                            } else {
+                                &found.inputs
+                            }),
                             outputs: crate::state::to_wire_json(&found.outputs),
                             ..ResourceState::default()
                         };
@@ -264,9 +271,15 @@ async fn plan_declared(
     step.operation = Operation::Replace;
     step.data_loss = step.holds_data.clone();
     if step.protect {
-        let replaces = diff.detailed.iter().filter(|(_, k)| k.replaces()).map(|(p, _)| p.as_str());
+        let forcing: BTreeSet<&str> = diff
+            .detailed
+            .iter()
+            .filter(|(_, k)| k.replaces())
+            .map(|(p, _)| p.as_str())
+            .chain(diff.replaces.iter().map(String::as_str))
+            .collect();
         step.failures.push(CheckFailure::new(
-            replaces.chain(diff.replaces.iter().map(String::as_str)).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "),
+            forcing.into_iter().collect::<Vec<_>>().join(", "),
             "this change replaces a protected resource; remove `protect` first or undo the change",
         ));
     }
