@@ -162,7 +162,7 @@ pub(crate) mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteEndpoint", e));
-            if sagemaker::gone(deleted)?.is_none() {
+            if deleted.or_gone()?.is_none() {
                 return Ok(());
             }
             ctx.wait_until(&format!("endpoint {} to be deleted", request.id), || async {
@@ -198,7 +198,7 @@ pub(crate) mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeEndpoint", e));
-        let Some(endpoint) = sagemaker::gone(described)? else {
+        let Some(endpoint) = described.or_gone()? else {
             return Err(ProviderError::NotFound {
                 kind: "endpoint",
                 id: name.to_string(),
@@ -259,7 +259,7 @@ pub(crate) mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeEndpoint", e));
-        let Some(endpoint) = sagemaker::gone(described)? else {
+        let Some(endpoint) = described.or_gone()? else {
             return Ok(None);
         };
         let arn = endpoint.endpoint_arn().unwrap_or_default().to_string();

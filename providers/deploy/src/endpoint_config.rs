@@ -254,7 +254,7 @@ pub(crate) mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteEndpointConfig", e));
-            sagemaker::gone(deleted).map(|_| ())
+            deleted.or_gone().map(|_| ())
         }
     }
 
@@ -302,7 +302,9 @@ pub(crate) mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeEndpointConfig", e));
-        let arn = sagemaker::gone(described)?.and_then(|c| c.endpoint_config_arn().map(str::to_string));
+        let arn = described
+            .or_gone()?
+            .and_then(|c| c.endpoint_config_arn().map(str::to_string));
         sagemaker::owned_by_name(sm, ctx, "endpoint configuration", "endpointConfigName", name, arn).await
     }
 
@@ -313,7 +315,7 @@ pub(crate) mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeEndpointConfig", e));
-        let Some(config) = sagemaker::gone(described)? else {
+        let Some(config) = described.or_gone()? else {
             return Ok(None);
         };
         let production_variants = config

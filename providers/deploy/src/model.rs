@@ -40,11 +40,11 @@ pub struct ModelArgs {
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// The subnets the model runs in (with `securityGroupIds`).
-    #[property(replace, set)]
+    #[property(replace, set, validate = validate::subnet_ids)]
     #[serde(default)]
     pub subnet_ids: Vec<String>,
     /// The security groups of the model's network interfaces (with `subnetIds`).
-    #[property(replace, set)]
+    #[property(replace, set, validate = validate::security_group_ids)]
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     /// Whether the container is cut off from every network. Default true.
@@ -190,7 +190,7 @@ mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteModel", e));
-            sagemaker::gone(deleted).map(|_| ())
+            deleted.or_gone().map(|_| ())
         }
     }
 
@@ -202,7 +202,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeModel", e));
-        let arn = sagemaker::gone(described)?.and_then(|m| m.model_arn().map(str::to_string));
+        let arn = described.or_gone()?.and_then(|m| m.model_arn().map(str::to_string));
         sagemaker::owned_by_name(sm, ctx, "model", "modelName", name, arn).await
     }
 
@@ -215,7 +215,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeModel", e));
-        let Some(model) = sagemaker::gone(described)? else {
+        let Some(model) = described.or_gone()? else {
             return Ok(None);
         };
         let container = model.primary_container().or_else(|| model.containers().first());

@@ -85,7 +85,6 @@ mod lifecycle {
     use crate::sagemaker;
 
     impl Resource for ModelPackage {
-        async fn create(
         /// The package this URN registered with the declared content, found by the URN in its
         /// customer metadata (a package has no name, and SageMaker keeps no tags-at-creation filter).
         async fn owned(&self, ctx: &Context, inputs: &ModelPackageArgs) -> Result<Vec<String>> {
@@ -93,6 +92,7 @@ mod lifecycle {
             Ok(registered_by(&sm, ctx, inputs).await?.into_iter().collect())
         }
 
+        async fn create(
             &self,
             ctx: &Context,
             request: CreateRequest<ModelPackageArgs>,
@@ -184,7 +184,7 @@ mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteModelPackage", e));
-            sagemaker::gone(deleted).map(|_| ())
+            deleted.or_gone().map(|_| ())
         }
     }
 
@@ -216,7 +216,7 @@ mod lifecycle {
             .send();
         let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = sagemaker::gone(page.map_err(|e| aws_error("ListModelPackages", e)))?;
+            let page = page.map_err(|e| aws_error("ListModelPackages", e)).or_gone()?;
             let Some(page) = page else {
                 return Ok(None);
             };
@@ -233,7 +233,7 @@ mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DescribeModelPackage", e));
-            let Some(package) = sagemaker::gone(described)? else {
+            let Some(package) = described.or_gone()? else {
                 continue;
             };
             let ours = package
@@ -279,7 +279,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeModelPackage", e));
-        let Some(package) = sagemaker::gone(described)? else {
+        let Some(package) = described.or_gone()? else {
             return Ok(None);
         };
         let specification = package.inference_specification();

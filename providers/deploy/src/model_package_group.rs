@@ -139,7 +139,7 @@ mod lifecycle {
                         .send()
                         .await
                         .map_err(|e| aws_error("DeleteModelPackageGroupPolicy", e));
-                    sagemaker::gone(deleted)?;
+                    deleted.or_gone()?;
                 }
                 (None, None) => {}
             }
@@ -158,7 +158,7 @@ mod lifecycle {
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteModelPackageGroup", e));
-            sagemaker::gone(deleted).map(|_| ())
+            deleted.or_gone().map(|_| ())
         }
     }
 
@@ -170,7 +170,9 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeModelPackageGroup", e));
-        Ok(sagemaker::gone(described)?.and_then(|g| g.model_package_group_arn().map(str::to_string)))
+        Ok(described
+            .or_gone()?
+            .and_then(|g| g.model_package_group_arn().map(str::to_string)))
     }
 
     /// `[name]` when the group of that name is this URN's; a refusal when it is someone else's.
@@ -196,7 +198,7 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("DescribeModelPackageGroup", e));
-        let Some(group) = sagemaker::gone(described)? else {
+        let Some(group) = described.or_gone()? else {
             return Ok(None);
         };
         let arn = group.model_package_group_arn().unwrap_or_default().to_string();
@@ -206,7 +208,8 @@ mod lifecycle {
             .send()
             .await
             .map_err(|e| aws_error("GetModelPackageGroupPolicy", e));
-        let resource_policy = sagemaker::gone(fetched)?
+        let resource_policy = fetched
+            .or_gone()?
             .and_then(|p| p.resource_policy().map(str::to_string))
             .map(|text| serde_json::from_str(&text).unwrap_or(Json::String(text)));
         Ok(Some(ModelPackageGroupState {

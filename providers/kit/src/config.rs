@@ -40,7 +40,7 @@ pub struct ProviderConfig {
 #[serde(rename_all = "camelCase")]
 pub struct AssumeRole {
     /// ARN of the role, e.g. `arn:aws:iam::222222222222:role/palisade-deployment`.
-    #[property(validate = validate_role_arn)]
+    #[property(validate = crate::validate::role_arn)]
     pub role_arn: String,
     /// External id the role's trust policy requires, if any.
     pub external_id: Option<String>,
@@ -114,23 +114,6 @@ fn validate_endpoint(value: &Json) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`"))
-    }
-}
-
-fn validate_role_arn(value: &Json) -> Result<(), String> {
-    let arn = value.as_str().unwrap_or_default();
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let valid = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[2] == "iam"
-        && parts[4].len() == 12
-        && parts[5].starts_with("role/");
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{arn:?} is not an IAM role ARN; expected `arn:aws:iam::<account id>:role/<name>`"
-        ))
     }
 }
 

@@ -151,9 +151,12 @@ impl AwsErrorKind {
             "NoSuchEntity" | "NoSuchBucket" | "ResourceNotFound" | "NoSuchKey" | "NoSuchBucketPolicy" => {
                 AwsErrorKind::NotFound
             }
-            "DependencyViolation" | "DeleteConflict" | "ResourceInUse" | "ResourceInUseException" => {
-                AwsErrorKind::DependencyViolation
-            }
+            // `BucketNotEmpty`: the bucket's objects still depend on it.
+            "DependencyViolation"
+            | "DeleteConflict"
+            | "ResourceInUse"
+            | "ResourceInUseException"
+            | "BucketNotEmpty" => AwsErrorKind::DependencyViolation,
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure" => {
                 AwsErrorKind::AccessDenied
             }
@@ -266,6 +269,24 @@ impl ProviderError {
                 message: format!("{message} ({note})"),
             },
             other => other,
+        }
+    }
+
+    /// The refusal of a create whose name is held by something this resource did not create
+    /// (classified as [`AwsErrorKind::AlreadyExists`]): `what` names it ("a role named r"), `why`
+    /// says why it is not ours ("Palisade did not create it"), `property` is the name to change.
+    pub fn name_taken(
+        operation: &'static str,
+        what: impl std::fmt::Display,
+        why: impl std::fmt::Display,
+        property: &str,
+    ) -> Self {
+        ProviderError::Aws {
+            operation,
+            code: "AlreadyExistsException".into(),
+            message: format!(
+                "{what} already exists and {why}; choose another `{property}`, or import the existing one"
+            ),
         }
     }
 
@@ -384,6 +405,49 @@ mod tests {
             message: "Rate exceeded".into(),
         };
         assert!(!throttled.is_not_found() && !throttled.is_access_denied());
+    }
+
+    #[test]
+    fn a_bucket_not_empty_is_a_dependency_violation() {
+        let error = ProviderError::Aws {
+            operation: "DeleteBucket",
+            code: "BucketNotEmpty".into(),
+            message: "The bucket you tried to delete is not empty".into(),
+        };
+        assert!(error.is_dependency_violation());
+        assert_eq!(error.to_status().code(), tonic::Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn a_name_taken_is_already_exists_and_names_the_way_out() {
+        let error = ProviderError::name_taken("CreateRole", "a role named r", "Palisade did not create it", "roleName");
+        assert!(error.is_already_exists());
+        assert_eq!(
+            error.to_string(),
+            "CreateRole: AlreadyExistsException: a role named r already exists and Palisade did not create it; \
+             choose another `roleName`, or import the existing one"
+        );
+    }
+
+    #[test]
+    fn or_gone_reads_sagemaker_validation_messages_about_missing_things() {
+        let aws = |operation, code: &str, message: &str| {
+            Err::<(), _>(ProviderError::Aws {
+                operation,
+                code: code.into(),
+                message: message.into(),
+            })
+        };
+        assert!(matches!(
+            aws("DescribeModel", "ValidationException", "Could not find model \"m\".").or_gone(),
+            Ok(None)
+        ));
+        assert!(aws("DescribeModel", "ThrottlingException", "Rate exceeded")
+            .or_gone()
+            .is_err());
+        assert!(aws("CreateModel", "ValidationException", "1 validation error detected")
+            .or_gone()
+            .is_err());
     }
 
     #[test]

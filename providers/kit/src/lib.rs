@@ -2,9 +2,11 @@
 //!
 //! Always available (no AWS SDK): property declarations and schema generation ([`schema`]), the
 //! property codec ([`value`]), Check ([`check`]), the default Diff ([`diff`]), provider configuration
-//! ([`config`]), ownership tags ([`tags`]) and errors ([`error`]). With feature `server`: the resource
-//! lifecycle ([`provider`]), the gRPC service ([`server`]), the plugin start contract ([`plugin`]),
-//! lazily built AWS clients ([`aws`]) and waiters ([`wait`]).
+//! ([`config`]), ownership tags ([`tags`]), the shared AWS validators ([`validate`]) and errors
+//! ([`error`]). With feature `server`: the resource lifecycle ([`provider`]), the gRPC service
+//! ([`server`]), the plugin start contract ([`plugin`]), lazily built AWS clients ([`aws`]) and
+//! waiters ([`wait`]). With feature `sagemaker` (only the providers that call SageMaker turn it on):
+//! SageMaker's tags, ownership lookup and endpoint status ([`sagemaker`]).
 
 // The derive refers to this crate by name; this makes that name work inside the crate too.
 extern crate self as palisade_provider_kit;
@@ -18,6 +20,7 @@ pub mod refs;
 pub mod resource;
 pub mod schema;
 pub mod tags;
+pub mod validate;
 pub mod value;
 
 #[cfg(feature = "server")]
@@ -26,6 +29,8 @@ pub mod aws;
 pub mod plugin;
 #[cfg(feature = "server")]
 pub mod provider;
+#[cfg(feature = "sagemaker")]
+pub mod sagemaker;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

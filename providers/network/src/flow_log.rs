@@ -21,7 +21,7 @@ pub struct FlowLogArgs {
     #[property(replace)]
     pub log_group_name: String,
     /// The role that VPC Flow Logs assumes to write to the group.
-    #[property(replace, validate = role_arn)]
+    #[property(replace, validate = validate::role_arn)]
     pub deliver_logs_permission_arn: String,
     /// Which traffic to record: `ALL`, `ACCEPT` or `REJECT`. Default `ALL`.
     #[property(replace, validate = traffic_type)]
@@ -43,17 +43,6 @@ fn traffic_type(value: &Json) -> Result<(), String> {
         _ => Err(format!(
             "{value} is not a traffic type; expected `ALL`, `ACCEPT` or `REJECT`"
         )),
-    }
-}
-
-fn role_arn(value: &Json) -> Result<(), String> {
-    let arn = value.as_str().unwrap_or_default();
-    if arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/") {
-        Ok(())
-    } else {
-        Err(format!(
-            "{arn:?} is not an IAM role ARN; expected `arn:aws:iam::<account id>:role/<name>`"
-        ))
     }
 }
 

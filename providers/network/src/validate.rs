@@ -1,6 +1,10 @@
-//! Validators for network properties; each error says what is expected.
+//! Validators for network properties; each error says what is expected. The ids other providers
+//! take too (VPC, subnet, security group) come from the kit's shared vocabulary.
 
+use palisade_provider_kit::validate::{each, resource_id};
 use serde_json::Value as Json;
+
+pub use palisade_provider_kit::validate::{role_arn, security_group_ids, subnet_id, subnet_ids, vpc_id};
 
 /// Parses an IPv4 CIDR block; the error says what is wrong.
 pub fn parse_cidr(text: &str) -> Result<([u8; 4], u8), String> {
@@ -77,39 +81,6 @@ pub fn availability_zone(value: &Json) -> Result<(), String> {
     }
 }
 
-/// An AWS resource id with the given prefix (`vpc-`, `subnet-`, `sg-`, ...).
-pub fn resource_id(value: &Json, prefix: &str, what: &str) -> Result<(), String> {
-    let id = value.as_str().unwrap_or_default();
-    let rest = id.strip_prefix(prefix).unwrap_or_default();
-    if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not {what} id; expected `{prefix}` followed by letters and digits"
-        ))
-    }
-}
-
-/// A VPC id (`vpc-...`).
-pub fn vpc_id(value: &Json) -> Result<(), String> {
-    resource_id(value, "vpc-", "a VPC")
-}
-
-/// A subnet id (`subnet-...`).
-pub fn subnet_id(value: &Json) -> Result<(), String> {
-    resource_id(value, "subnet-", "a subnet")
-}
-
-/// A list of subnet ids.
-pub fn subnet_ids(value: &Json) -> Result<(), String> {
-    each(value, subnet_id)
-}
-
-/// A list of security group ids (`sg-...`).
-pub fn security_group_ids(value: &Json) -> Result<(), String> {
-    each(value, |v| resource_id(v, "sg-", "a security group"))
-}
-
 /// A list of managed prefix list ids (`pl-...`).
 pub fn prefix_list_ids(value: &Json) -> Result<(), String> {
     each(value, |v| resource_id(v, "pl-", "a prefix list"))
@@ -125,13 +96,6 @@ pub fn cidr_blocks(value: &Json) -> Result<(), String> {
     each(value, |v| parse_cidr(v.as_str().unwrap_or_default()).map(|_| ()))
 }
 
-fn each(value: &Json, check: impl Fn(&Json) -> Result<(), String>) -> Result<(), String> {
-    match value {
-        Json::Array(items) => items.iter().try_for_each(check),
-        other => check(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,18 +108,11 @@ mod tests {
     }
 
     #[test]
-    fn checks_zones_and_ids() {
+    fn checks_zones() {
         assert!(availability_zone(&json!("eu-west-1a")).is_ok());
         assert!(availability_zone(&json!("us-gov-west-1b")).is_ok());
         assert!(availability_zone(&json!("eu-west-1")).is_err());
         assert!(availability_zone(&json!("a")).is_err());
-        assert!(vpc_id(&json!("vpc-0abc12")).is_ok());
-        assert_eq!(
-            vpc_id(&json!("subnet-1")).expect_err("wrong kind"),
-            "\"subnet-1\" is not a VPC id; expected `vpc-` followed by letters and digits"
-        );
-        assert!(subnet_ids(&json!(["subnet-1", "subnet-2"])).is_ok());
-        assert!(subnet_ids(&json!(["subnet-1", "sg-2"])).is_err());
     }
 
     #[test]

@@ -151,14 +151,12 @@ mod lifecycle {
                     aws::adopting("S3 bucket", name.clone(), &ctx.urn);
                 }
                 Some(_) => {
-                    return Err(ProviderError::Aws {
-                        operation: "CreateBucket",
-                        code: "BucketAlreadyOwnedByYou".into(),
-                        message: format!(
-                            "bucket {name} already exists in this account and Palisade did not create \
-                             it; choose another `bucket` name or import it"
-                        ),
-                    })
+                    return Err(ProviderError::name_taken(
+                        "CreateBucket",
+                        format_args!("bucket {name}"),
+                        "Palisade did not create it",
+                        "bucket",
+                    ))
                 }
                 None => {
                     let region = ctx.region().await?;
@@ -223,16 +221,10 @@ mod lifecycle {
                 .map_err(|e| aws_error("DeleteBucket", e));
             match deleted.or_gone() {
                 Ok(_) => Ok(()),
-                Err(ProviderError::Aws { operation, code, .. }) if code == "BucketNotEmpty" => {
-                    Err(ProviderError::Aws {
-                        operation,
-                        code,
-                        message: format!(
-                            "bucket {name} still holds objects; empty it, or set `forceDestroy: true` \
-                         (and apply that) to have Palisade delete every object version with it"
-                        ),
-                    })
-                }
+                Err(error) if error.is_dependency_violation() => Err(error.with_note(format_args!(
+                    "bucket {name} still holds objects; empty it, or set `forceDestroy: true` (and apply \
+                     that) to have Palisade delete every object version with it"
+                ))),
                 Err(other) => Err(other),
             }
         }

@@ -100,15 +100,12 @@ mod lifecycle {
                             aws::adopting("KMS alias", args.alias_name.clone(), &ctx.urn);
                         }
                         _ => {
-                            return Err(ProviderError::Aws {
-                                operation: "CreateAlias",
-                                code: "AlreadyExistsException".into(),
-                                message: format!(
-                                    "alias {} already exists and points to another key; choose \
-                                     another `aliasName` or import the existing alias",
-                                    args.alias_name
-                                ),
-                            })
+                            return Err(ProviderError::name_taken(
+                                "CreateAlias",
+                                format_args!("alias {}", args.alias_name),
+                                "points to another key",
+                                "aliasName",
+                            ))
                         }
                     }
                 }

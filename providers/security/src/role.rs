@@ -188,14 +188,12 @@ mod lifecycle {
                 Some(role) => {
                     let ours = role.tags().iter().any(|t| t.key() == URN_TAG && t.value() == ctx.urn);
                     if !ours {
-                        return Err(ProviderError::Aws {
-                            operation: "CreateRole",
-                            code: "EntityAlreadyExists".into(),
-                            message: format!(
-                                "a role named {name} already exists and Palisade did not create it; \
-                                 choose another `roleName` or import the role"
-                            ),
-                        });
+                        return Err(ProviderError::name_taken(
+                            "CreateRole",
+                            format_args!("a role named {name}"),
+                            "Palisade did not create it",
+                            "roleName",
+                        ));
                     }
                     aws::adopting("IAM role", name.clone(), &ctx.urn);
                     read(&iam, &name).await?.map(|live| live.args)

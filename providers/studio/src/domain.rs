@@ -34,7 +34,7 @@ pub struct DefaultUserSettings {
 #[serde(rename_all = "camelCase")]
 pub struct DomainArgs {
     /// The domain's name; chosen from the resource's name when not given.
-    #[property(replace, validate = validate::studio_name)]
+    #[property(replace, validate = validate::sagemaker_name)]
     pub domain_name: Option<String>,
     /// How users sign in: `IAM` (default) or `SSO`.
     #[property(replace, validate = auth_mode)]
@@ -159,7 +159,7 @@ pub(crate) mod lifecycle {
     use palisade_provider_kit::prelude::*;
 
     use super::{DefaultUserSettings, Domain, DomainArgs, DomainState};
-    use crate::sagemaker;
+    use palisade_provider_kit::sagemaker;
 
     impl Resource for Domain {
         /// Domains carrying this URN's ownership tag (left by an interrupted create); AWS has no
@@ -205,7 +205,7 @@ pub(crate) mod lifecycle {
                 .set_subnet_ids(Some(args.subnet_ids.clone()))
                 .set_kms_key_id(args.kms_key_id.clone())
                 .default_user_settings(user_settings(&args.default_user_settings))
-                .set_tags(Some(sagemaker::tags(ctx, &args.tags)))
+                .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
                 .map_err(|e| aws_error("CreateDomain", e))?
@@ -400,7 +400,7 @@ pub(crate) mod lifecycle {
                     security_groups,
                 },
                 home_efs_retention: retention.to_string(),
-                tags: sagemaker::read_tags(sagemaker, &arn).await?,
+                tags: sagemaker::user_tags_of(sagemaker, &arn).await?,
             },
             domain_id: domain.domain_id().unwrap_or(id).to_string(),
             url: domain.url().unwrap_or_default().to_string(),

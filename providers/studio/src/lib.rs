@@ -8,8 +8,6 @@ pub mod domain;
 pub mod user_profile;
 pub mod validate;
 
-#[cfg(feature = "provider")]
-mod sagemaker;
 #[cfg(all(test, feature = "provider"))]
 mod testing;
 

@@ -22,7 +22,7 @@ pub struct UserProfileArgs {
     #[property(replace, validate = validate::domain_id)]
     pub domain_id: String,
     /// The profile's name; chosen from the resource's name when not given.
-    #[property(replace, validate = validate::studio_name)]
+    #[property(replace, validate = validate::sagemaker_name)]
     pub user_profile_name: Option<String>,
     /// The role this user's apps run as; the domain's default when not given.
     #[property(validate = validate::role_arn)]
@@ -81,7 +81,7 @@ pub(crate) mod lifecycle {
     use palisade_provider_kit::prelude::*;
 
     use super::{parse_profile_id, profile_id, UserProfile, UserProfileArgs, UserProfileState};
-    use crate::sagemaker;
+    use palisade_provider_kit::sagemaker;
 
     fn split(id: &str) -> Result<(&str, &str)> {
         parse_profile_id(id).ok_or_else(|| {
@@ -117,7 +117,7 @@ pub(crate) mod lifecycle {
                 .domain_id(&args.domain_id)
                 .user_profile_name(&name)
                 .user_settings(user_settings(&args))
-                .set_tags(Some(sagemaker::tags(ctx, &args.tags)))
+                .set_tags(Some(sagemaker::owned_tags(ctx, &args.tags)))
                 .send()
                 .await
                 .map_err(|e| aws_error("CreateUserProfile", e));
@@ -221,14 +221,12 @@ pub(crate) mod lifecycle {
         if sagemaker::has_ownership_tag(sagemaker, arn, &ctx.urn).await? {
             return Ok(vec![profile_id(domain_id, name)]);
         }
-        Err(ProviderError::Aws {
-            operation: "CreateUserProfile",
-            code: "ResourceInUse".into(),
-            message: format!(
-                "a user profile named {name} already exists in domain {domain_id} ({arn}) and Palisade did \
-                 not create it for this resource; choose another `userProfileName`, or import the existing one"
-            ),
-        })
+        Err(ProviderError::name_taken(
+            "CreateUserProfile",
+            format_args!("a user profile named {name} in domain {domain_id} ({arn})"),
+            "Palisade did not create it for this resource",
+            "userProfileName",
+        ))
     }
 
     async fn describe(sagemaker: &Client, domain_id: &str, name: &str) -> Result<Option<DescribeUserProfileOutput>> {
@@ -474,7 +472,7 @@ pub(crate) mod lifecycle {
                 user_profile_name: Some(name.to_string()),
                 execution_role: settings.and_then(|s| s.execution_role()).map(str::to_string),
                 security_groups,
-                tags: sagemaker::read_tags(sagemaker, &arn).await?,
+                tags: sagemaker::user_tags_of(sagemaker, &arn).await?,
             },
             home_efs_file_system_uid: profile.home_efs_file_system_uid().map(str::to_string),
             arn,
