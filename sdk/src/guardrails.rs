@@ -21,6 +21,23 @@ use crate::plan::Plan;
 use crate::stack::Stack;
 use view::{PlanView, Planned};
 
+/// The interface endpoints (services as `endpoint_service_name` takes them) that the VPC of a
+/// Studio domain in VpcOnly mode needs: Studio's and SageMaker's APIs, the notebook service, STS,
+/// KMS, CloudWatch Logs and metrics, ECR's API and registry, and Systems Manager. S3 goes through a
+/// gateway endpoint, which PAL-NET-05 requires as well.
+pub const STUDIO_INTERFACE_ENDPOINTS: [&str; 10] = [
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "notebook",
+    "sts",
+    "kms",
+    "logs",
+    "monitoring",
+    "ecr.api",
+    "ecr.dkr",
+    "ssm",
+];
+
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +160,22 @@ pub const RULES: &[Rule] = &[
         why: "interface endpoints carry every AWS call of the private network; other ports or wider ranges let more than the VPC reach them",
         fix: "admit TCP 443 and 2049 only, from the VPC's or subnets' ranges or from other security groups",
         check: Check::Each(network::endpoint_group_https_and_nfs_only),
+    },
+    Rule {
+        id: "PAL-NET-05",
+        title: "the VPC of a VpcOnly Studio domain has an endpoint for every service Studio needs",
+        severity: Severity::Error,
+        why: "in VpcOnly mode Studio reaches AWS only through the VPC's endpoints; without one for a service, the apps and jobs that call it hang or fail",
+        fix: "add interface endpoints for the services named (the environment's default `interfaceEndpoints` lists them all) and an S3 gateway endpoint to the domain's VPC",
+        check: Check::Each(network::studio_endpoints),
+    },
+    Rule {
+        id: "PAL-NET-06",
+        title: "S3 VPC endpoints admit only the environment's buckets",
+        severity: Severity::Error,
+        why: "an S3 endpoint without a policy, or one admitting any bucket, lets code inside the private network copy data to a bucket in any account",
+        fix: "give the endpoint a policy whose Allow statements name only the environment's buckets (and the region's ECR layer bucket `prod-<region>-starport-layer-bucket` for pulling images)",
+        check: Check::Each(network::s3_endpoint_environment_buckets),
     },
     Rule {
         id: "PAL-S3-01",

@@ -407,14 +407,28 @@ impl Statement {
     }
 }
 
-/// The SageMaker actions that accept a VPC configuration and so must be given one.
-pub const SAGEMAKER_VPC_ACTIONS: [&str; 6] = [
+/// The SageMaker actions that accept a VPC configuration and so must be given one: the `Create*`
+/// operations whose request carries subnets and security groups (botocore's SageMaker model,
+/// 2017-07-24, as of botocore 1.44) and for which IAM sets the `sagemaker:VpcSubnets` and
+/// `sagemaker:VpcSecurityGroupIds` condition keys. Left out on purpose: operations that take a VPC
+/// but for which IAM does not document these keys (`CreateCompilationJob`, `CreateLabelingJob`,
+/// `CreateOptimizationJob`, `CreateInferenceRecommendationsJob`, `CreateCluster`,
+/// `CreateEndpointConfig`, `CreateWorkforce`, ...): a `Null ... true` deny on a key that is never
+/// set would refuse those actions outright, VPC or not. `CreateDomain` is left to PAL-SM-01 (a
+/// domain always names its subnets).
+pub const SAGEMAKER_VPC_ACTIONS: [&str; 12] = [
+    "sagemaker:CreateAutoMLJob",
+    "sagemaker:CreateAutoMLJobV2",
+    "sagemaker:CreateDataQualityJobDefinition",
     "sagemaker:CreateHyperParameterTuningJob",
     "sagemaker:CreateModel",
+    "sagemaker:CreateModelBiasJobDefinition",
+    "sagemaker:CreateModelExplainabilityJobDefinition",
+    "sagemaker:CreateModelQualityJobDefinition",
+    "sagemaker:CreateMonitoringSchedule",
+    "sagemaker:CreateNotebookInstance",
     "sagemaker:CreateProcessingJob",
     "sagemaker:CreateTrainingJob",
-    "sagemaker:CreateAutoMLJob",
-    "sagemaker:CreateMonitoringSchedule",
 ];
 
 /// The ARN of role `name` (with `path`, `/` by default) in account `account_id`: it follows from the

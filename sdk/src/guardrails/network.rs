@@ -5,8 +5,11 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value as Json;
 
+use palisade_security::policy_document::Effect;
+
+use super::policy;
 use super::view::{is_literal, object, Input, PlanView, Planned};
-use super::{Subject, Verdict};
+use super::{Subject, Verdict, STUDIO_INTERFACE_ENDPOINTS};
 
 pub(super) fn internet_route(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
@@ -143,6 +146,7 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
             .into_iter()
             .next()
             .map(str::to_string)
+            .or_else(|| strings(rule, "prefixListIds").first().map(|p| format!("prefix list {p}")))
             .or_else(|| other_group.map(|g| format!("security group {g}")));
         if let Some(admitted) = admitted {
             return Verdict::Fail(format!(
@@ -189,6 +193,13 @@ pub(super) fn endpoint_group_https_and_nfs_only(s: &Subject<'_>) -> Verdict {
                 "ingress[{i}] admits {ports}; endpoints need only 443 (HTTPS) and 2049 (NFS)"
             ));
         }
+        // A prefix list's ranges live outside the plan (AWS's own lists hold public ranges), so
+        // they cannot be shown to lie inside the VPC.
+        if let Some(list) = strings(rule, "prefixListIds").first() {
+            return Verdict::Fail(format!(
+                "ingress[{i}] admits prefix list {list}, whose ranges cannot be shown to lie inside the VPC"
+            ));
+        }
         for cidr in strings(rule, "cidrBlocks") {
             match &ranges {
                 Some(ranges) if ranges.iter().any(|range| within(cidr, range)) => {}
@@ -203,6 +214,148 @@ pub(super) fn endpoint_group_https_and_nfs_only(s: &Subject<'_>) -> Verdict {
                         "the VPC of the group is not declared in the plan, so whether {cidr} lies inside it is unknown"
                     ))
                 }
+            }
+        }
+    }
+    Verdict::Pass
+}
+
+/// The service a VPC endpoint's service name reaches, as `endpoint_service_name` takes it:
+/// `com.amazonaws.<region>.ecr.dkr` is `ecr.dkr`, `aws.sagemaker.<region>.notebook` is `notebook`.
+fn endpoint_service(service_name: &str) -> Option<&str> {
+    if let Some(rest) = service_name.strip_prefix("aws.sagemaker.") {
+        return rest.split_once('.').map(|(_, service)| service);
+    }
+    let rest = service_name.strip_prefix("com.amazonaws.")?;
+    rest.split_once('.').map(|(_, service)| service)
+}
+
+/// Whether a VPC endpoint is of the interface type (the provider's default).
+fn is_interface(plan: &PlanView<'_>, endpoint: &Planned<'_>) -> bool {
+    plan.input(endpoint, "vpcEndpointType").as_str().unwrap_or("Interface") == "Interface"
+}
+
+pub(super) fn studio_endpoints(s: &Subject<'_>) -> Verdict {
+    let r = s.resource;
+    if !r.is("Domain") {
+        return Verdict::Pass;
+    }
+    match s.plan.input(r, "appNetworkAccessType") {
+        // PublicInternetOnly is PAL-SM-01's to refuse; Studio then needs no endpoints.
+        Input::Known(Json::String(mode)) if mode != "VpcOnly" => return Verdict::Pass,
+        Input::Unknown => return Verdict::Undecided("`appNetworkAccessType` is not known until apply".into()),
+        _ => {}
+    }
+    let vpc_input = s.plan.input(r, "vpcId");
+    let Some(vpc_id) = vpc_input.as_str() else {
+        return match vpc_input {
+            Input::Unknown => Verdict::Undecided("`vpcId` is not known until apply".into()),
+            _ => Verdict::Pass,
+        };
+    };
+    if is_literal(vpc_id) && s.plan.named("Vpc", "vpcId", vpc_id).is_none() {
+        return Verdict::Undecided(format!(
+            "VPC {vpc_id} is declared in no stack of the plan, so its endpoints cannot be read"
+        ));
+    }
+    let mut interfaces = Vec::new();
+    let mut s3_gateway = false;
+    for endpoint in s.plan.of_kind("VpcEndpoint") {
+        if s.plan.input(endpoint, "vpcId").as_str() != Some(vpc_id) {
+            continue;
+        }
+        let name = s.plan.input(endpoint, "serviceName");
+        let Some(service) = name.as_str().and_then(endpoint_service) else {
+            return Verdict::Undecided(format!(
+                "the service of {} is not known until apply",
+                endpoint.label()
+            ));
+        };
+        if is_interface(s.plan, endpoint) {
+            interfaces.push(service.to_string());
+        } else if service == "s3" {
+            s3_gateway = true;
+        }
+    }
+    let mut missing: Vec<&str> = STUDIO_INTERFACE_ENDPOINTS
+        .into_iter()
+        .filter(|service| !interfaces.iter().any(|have| have == service))
+        .collect();
+    if !s3_gateway && !interfaces.iter().any(|have| have == "s3") {
+        missing.push("s3 (gateway)");
+    }
+    if missing.is_empty() {
+        return Verdict::Pass;
+    }
+    Verdict::Fail(format!(
+        "the domain runs in VpcOnly mode but its VPC has no endpoint for {}",
+        missing.join(", ")
+    ))
+}
+
+/// The bucket an S3 ARN names (`arn:aws:s3:::name` or `arn:aws:s3:::name/key`).
+fn s3_arn_bucket(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":s3:::")?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
+    let r = s.resource;
+    if !r.is("VpcEndpoint") {
+        return Verdict::Pass;
+    }
+    match s.plan.input(r, "serviceName") {
+        Input::Known(Json::String(name)) if endpoint_service(&name) == Some("s3") => {}
+        Input::Unknown => return Verdict::Undecided("`serviceName` is not known until apply".into()),
+        _ => return Verdict::Pass,
+    }
+    let document = match s.plan.input(r, "policy") {
+        Input::Absent => {
+            return Verdict::Fail(
+                "the S3 endpoint has no policy, so it admits every bucket of every account".into(),
+            )
+        }
+        Input::Unknown => return Verdict::Undecided("its `policy` is not known until apply".into()),
+        known => known,
+    };
+    let statements = policy::statements(&document);
+    if statements.is_empty() {
+        return Verdict::Fail("the S3 endpoint's policy has no statement to read; give it one that names the environment's buckets".into());
+    }
+    let ecr_layers = format!("prod-{}-starport-layer-bucket", r.stack.account.region);
+    let environment: Vec<String> = s
+        .plan
+        .of_kind("Bucket")
+        .map(|bucket| s.plan.output(bucket.urn(), "bucket"))
+        .filter(|name| is_literal(name))
+        .collect();
+    for (i, statement) in statements.iter().enumerate().filter(|(_, st)| st.effect == Effect::Allow) {
+        let name = policy::statement_name(statement, i);
+        if statement.not_resource.is_some() {
+            return Verdict::Fail(format!(
+                "its policy's {name} admits every bucket but those it excludes (NotResource)"
+            ));
+        }
+        for resource in statement.resource.iter().flatten() {
+            if !is_literal(resource) {
+                return Verdict::Undecided(format!(
+                    "a resource of its policy's {name} is not known until apply"
+                ));
+            }
+            let Some(bucket) = s3_arn_bucket(resource) else {
+                return Verdict::Fail(format!(
+                    "its policy's {name} admits {resource}, which is not one bucket's ARN"
+                ));
+            };
+            if policy::has_wildcard(bucket) {
+                return Verdict::Fail(format!(
+                    "its policy's {name} admits every bucket matching {resource}"
+                ));
+            }
+            if bucket != ecr_layers && !environment.iter().any(|known| known == bucket) {
+                return Verdict::Fail(format!(
+                    "its policy's {name} admits bucket {bucket}, which no stack of the plan declares"
+                ));
             }
         }
     }
