@@ -8,17 +8,27 @@
 //! as they go through the same configuration) is retried in the SDK's adaptive mode, which slows the
 //! client down when AWS throttles it, with jittered exponential backoff, until a budget measured in
 //! time runs out ([`RetryBudget`], `PALISADE_RETRY_SECONDS`), not after a fixed number of attempts.
+//!
+//! An endpoint that cannot be connected to at all (connection refused, a host name that does not
+//! resolve, a failed TLS handshake) is not weather: after a few quick attempts over
+//! [`RetryBudget::connect`] seconds, the call fails with `ConnectionFailed` instead of retrying for
+//! the whole budget ([`FailFastConnections`]).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{sts::AssumeRoleProvider, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
@@ -105,6 +115,10 @@ pub struct RetryBudget {
     pub max_backoff: Duration,
     /// Whether the client also limits its own sending rate after throttling.
     pub adaptive: bool,
+    /// How long connections to an endpoint may keep failing to be established (refused, no such
+    /// host, TLS handshake) before a call stops retrying them: a few quick attempts, not the whole
+    /// `per_call` budget, which stays for throttling and AWS's 5xx answers.
+    pub connect: Duration,
 }
 
 impl Default for RetryBudget {
@@ -114,6 +128,7 @@ impl Default for RetryBudget {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(20),
             adaptive: true,
+            connect: Duration::from_secs(4),
         }
     }
 }
@@ -175,9 +190,189 @@ impl RetryBudget {
 /// backoff pause).
 const MAX_ATTEMPTS: u32 = 100_000;
 
+/// The HTTP client of every AWS call: the SDK's default client (rustls), except that an endpoint
+/// whose connections have all failed to be established for [`RetryBudget::connect`] makes further
+/// such failures final instead of transient, so that the retry strategy gives up on them.
+///
+/// The streak of failures is kept per endpoint (scheme, host and port) and shared by all calls of
+/// the session: once an endpoint is known to be unreachable, the next call to it fails after one
+/// attempt instead of waiting out the budget again. Any response (even an error answer) ends the
+/// streak; so does a quiet spell of `connect` without failures.
+#[derive(Debug, Clone)]
+pub struct FailFastConnections {
+    inner: SharedHttpClient,
+    streaks: Arc<Mutex<HashMap<String, FailureStreak>>>,
+    connect: Duration,
+}
+
+/// Consecutive connection failures to one endpoint.
+#[derive(Debug, Clone, Copy)]
+struct FailureStreak {
+    first: Instant,
+    last: Instant,
+    attempts: u32,
+}
+
+impl FailFastConnections {
+    /// The SDK's default HTTPS client (rustls with aws-lc, proxy settings from the environment)
+    /// with connection failures made final after `connect`.
+    pub fn new(connect: Duration) -> Self {
+        use aws_smithy_http_client::proxy::ProxyConfig;
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        use aws_smithy_http_client::{Builder, ConnectorBuilder};
+        let inner = Builder::new().build_with_connector_fn(|settings, components| {
+            let mut connector = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        });
+        Self::wrapping(inner, connect)
+    }
+
+    fn wrapping(inner: SharedHttpClient, connect: Duration) -> Self {
+        Self {
+            inner,
+            streaks: Arc::new(Mutex::new(HashMap::new())),
+            connect,
+        }
+    }
+
+    /// `endpoint` answered: whatever streak of failures it had is over.
+    fn answered(&self, endpoint: &str) {
+        self.streaks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(endpoint);
+    }
+
+    /// An attempt to `endpoint` failed with `error`; returns the error to give the SDK. A
+    /// connection failure stays transient (retried) until the endpoint has failed for `connect`,
+    /// then it becomes [`Unreachable`], which the SDK does not retry.
+    fn failed(&self, endpoint: &str, error: ConnectorError) -> ConnectorError {
+        if !is_connect_failure(&error) {
+            // An answer that broke off, a read timeout: the endpoint is there.
+            self.answered(endpoint);
+            return error;
+        }
+        let mut streaks = self.streaks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let streak = streaks
+            .entry(endpoint.to_string())
+            .and_modify(|streak| {
+                if now.duration_since(streak.last) > self.connect {
+                    *streak = FailureStreak {
+                        first: now,
+                        last: now,
+                        attempts: 0,
+                    };
+                }
+            })
+            .or_insert(FailureStreak {
+                first: now,
+                last: now,
+                attempts: 0,
+            });
+        streak.last = now;
+        streak.attempts += 1;
+        let failing_for = now.duration_since(streak.first);
+        if failing_for < self.connect {
+            tracing::debug!(endpoint, attempts = streak.attempts, "connection failed; retrying");
+            return error;
+        }
+        ConnectorError::other(
+            Box::new(Unreachable {
+                endpoint: endpoint.to_string(),
+                attempts: streak.attempts,
+                failing_for,
+                source: error,
+            }),
+            None,
+        )
+    }
+}
+
+impl HttpClient for FailFastConnections {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(FailFastConnector {
+            inner: self.inner.http_connector(settings, components),
+            judge: self.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FailFastConnector {
+    inner: SharedHttpConnector,
+    judge: FailFastConnections,
+}
+
+impl HttpConnector for FailFastConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let endpoint = endpoint_of(request.uri());
+        let attempt = self.inner.call(request);
+        let judge = self.judge.clone();
+        HttpConnectorFuture::new(async move {
+            match attempt.await {
+                Ok(response) => {
+                    judge.answered(&endpoint);
+                    Ok(response)
+                }
+                Err(error) => Err(judge.failed(&endpoint, error)),
+            }
+        })
+    }
+}
+
+/// `scheme://host:port` of a request URI (the whole URI when it has no path).
+fn endpoint_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map(|at| at + 3).unwrap_or(0);
+    let end = uri[after_scheme..]
+        .find(['/', '?'])
+        .map(|at| after_scheme + at)
+        .unwrap_or(uri.len());
+    uri[..end].to_string()
+}
+
+/// Whether `error` says the connection was never established: hyper's client reports a failure of
+/// its connector (TCP connect, DNS resolution, TLS handshake, connect timeout) as `Connect`.
+fn is_connect_failure(error: &ConnectorError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if let Some(client) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
+            return client.is_connect();
+        }
+        if error.is::<Unreachable>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// Connections to an endpoint kept failing for longer than the connection budget.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot connect to {endpoint}: {attempts} attempts over {:.1}s could not establish a connection, so the call is not retried further",
+    .failing_for.as_secs_f64()
+)]
+pub struct Unreachable {
+    endpoint: String,
+    attempts: u32,
+    failing_for: Duration,
+    #[source]
+    source: ConnectorError,
+}
+
 async fn load(config: &ProviderConfig) -> Result<SdkConfig> {
-    let budget = RetryBudget::from_env()?;
+    load_with(config, RetryBudget::from_env()?).await
+}
+
+async fn load_with(config: &ProviderConfig, budget: RetryBudget) -> Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(FailFastConnections::new(budget.connect))
         .retry_config(budget.retry_config())
         .timeout_config(budget.timeout_config());
     if let Some(region) = &config.region {
@@ -247,6 +442,17 @@ where
                 message: inner.message().unwrap_or_default().to_string(),
             }
         }
+        SdkError::DispatchFailure(failure)
+            if failure
+                .as_connector_error()
+                .is_some_and(|e| std::error::Error::source(e).is_some_and(|s| s.is::<Unreachable>())) =>
+        {
+            ProviderError::Aws {
+                operation,
+                code: "ConnectionFailed".into(),
+                message: format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&error)),
+            }
+        }
         SdkError::TimeoutError(_) => ProviderError::Aws {
             operation,
             code: "RequestFailed".into(),
@@ -267,6 +473,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AwsErrorKind;
     use aws_config::retry::RetryMode;
 
     #[test]
@@ -290,5 +497,150 @@ mod tests {
         let error = RetryBudget::from_setting(Some("soon")).expect_err("not a number");
         assert!(error.to_string().contains(RETRY_SECONDS_ENV), "{error}");
         assert!(RetryBudget::from_setting(Some("0")).is_err());
+        let default = RetryBudget::default();
+        assert!(
+            default.connect <= Duration::from_secs(5) && default.connect * 10 < default.per_call,
+            "an unreachable endpoint must fail in seconds, not the throttling budget: {default:?}"
+        );
+    }
+
+    #[test]
+    fn endpoints_are_scheme_host_and_port() {
+        assert_eq!(endpoint_of("http://127.0.0.1:4566/?Action=X"), "http://127.0.0.1:4566");
+        assert_eq!(
+            endpoint_of("https://sts.eu-west-1.amazonaws.com/"),
+            "https://sts.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(endpoint_of("https://s3.amazonaws.com"), "https://s3.amazonaws.com");
+    }
+
+    /// A budget that would retry for minutes, with connection failures given up after `connect`.
+    fn patient(connect: Duration, per_call: Duration) -> RetryBudget {
+        RetryBudget {
+            per_call,
+            connect,
+            ..RetryBudget::default()
+        }
+    }
+
+    /// STS through `endpoint` with `budget` and fixed test credentials (no credential chain).
+    async fn sts(endpoint: &str, budget: RetryBudget) -> aws_sdk_sts::Client {
+        let config = ProviderConfig {
+            region: Some("eu-west-1".into()),
+            endpoint: Some(endpoint.into()),
+            ..ProviderConfig::default()
+        };
+        let sdk = load_with(&config, budget)
+            .await
+            .expect("config loads without a network call");
+        let credentials = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+        aws_sdk_sts::Client::new(
+            &sdk.into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(credentials))
+                .build(),
+        )
+    }
+
+    async fn caller_identity(client: &aws_sdk_sts::Client) -> (ProviderError, Duration) {
+        let started = Instant::now();
+        let error = client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error("GetCallerIdentity", e))
+            .expect_err("nothing answers");
+        (error, started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_fails_after_the_connect_budget_not_the_retry_budget() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr").port()
+        };
+        let connect = Duration::from_secs(1);
+        let client = sts(
+            &format!("http://127.0.0.1:{port}"),
+            patient(connect, Duration::from_secs(300)),
+        )
+        .await;
+
+        let (error, took) = caller_identity(&client).await;
+        assert_eq!(error.aws_kind(), Some(AwsErrorKind::Unreachable), "{error}");
+        assert_eq!(error.to_status().code(), tonic::Code::Unavailable);
+        let text = error.to_string();
+        assert!(text.starts_with("GetCallerIdentity: ConnectionFailed: "), "{text}");
+        assert!(text.contains("Connection refused"), "the cause is kept: {text}");
+        assert!(
+            text.contains(&format!("cannot connect to http://127.0.0.1:{port}")),
+            "{text}"
+        );
+        assert!(
+            took >= connect && took < Duration::from_secs(10),
+            "a refused connection must be retried briefly, then fail: took {took:?}"
+        );
+
+        // The endpoint is now known to be unreachable: the next call does not wait again.
+        let (again, took) = caller_identity(&client).await;
+        assert_eq!(again.aws_kind(), Some(AwsErrorKind::Unreachable), "{again}");
+        assert!(took < connect, "the second call waited {took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_host_fails_fast_too() {
+        let client = sts(
+            "http://palisade-no-such-host.invalid",
+            patient(Duration::from_millis(500), Duration::from_secs(300)),
+        )
+        .await;
+        let (error, took) = caller_identity(&client).await;
+        assert_eq!(error.aws_kind(), Some(AwsErrorKind::Unreachable), "{error}");
+        assert!(error.to_string().contains("dns error"), "{error}");
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+    }
+
+    /// Throttling and 5xx answers come from an endpoint that is there: they keep the whole
+    /// budget however short the connection budget is.
+    #[tokio::test]
+    async fn throttling_and_server_errors_keep_the_whole_retry_budget() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let count = answered.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    let _ = stream.read(&mut buffer).await;
+                    let (status, body) = if n.is_multiple_of(2) {
+                        ("400 Bad Request", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")
+                    } else {
+                        ("503 Service Unavailable", "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try again</Message></Error></ErrorResponse>")
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        let per_call = Duration::from_secs(3);
+        let client = sts(
+            &format!("http://127.0.0.1:{port}"),
+            patient(Duration::from_millis(100), per_call),
+        )
+        .await;
+        let (error, took) = caller_identity(&client).await;
+        assert_eq!(error.aws_kind(), Some(AwsErrorKind::Transient), "{error}");
+        assert!(
+            error.to_string().contains("retry budget"),
+            "it ran out of time, not of patience: {error}"
+        );
+        assert!(took >= per_call, "gave up after {took:?}");
+        assert!(answered.load(Ordering::SeqCst) >= 3, "it retried");
     }
 }

@@ -130,6 +130,9 @@ pub enum AwsErrorKind {
     Throttled,
     /// The service or the connection failed for a moment; worth retrying.
     Transient,
+    /// No connection to the endpoint could be established (refused, no such host, TLS handshake)
+    /// over a few quick attempts: not worth retrying for long; the endpoint or network needs fixing.
+    Unreachable,
     /// The request conflicts with the resource's current state.
     Conflict,
     /// The thing to create exists already.
@@ -181,6 +184,9 @@ impl AwsErrorKind {
             | "ServiceUnavailableException"
             | "RequestTimeout"
             | "RequestTimeoutException" => AwsErrorKind::Transient,
+            // `ConnectionFailed` is ours too: connections to the endpoint kept failing to be
+            // established (crate::aws::FailFastConnections).
+            "ConnectionFailed" => AwsErrorKind::Unreachable,
             "ConflictException" | "IncorrectState" | "InvalidStateException" | "KMSInvalidStateException" => {
                 AwsErrorKind::Conflict
             }
@@ -325,7 +331,7 @@ impl ProviderError {
                 AwsErrorKind::NotConfigured => Code::NotFound,
                 AwsErrorKind::AccessDenied => Code::PermissionDenied,
                 AwsErrorKind::Throttled => Code::ResourceExhausted,
-                AwsErrorKind::Transient => Code::Unavailable,
+                AwsErrorKind::Transient | AwsErrorKind::Unreachable => Code::Unavailable,
                 AwsErrorKind::Other => Code::Unknown,
             },
             ProviderError::Failed { .. } => Code::Aborted,
@@ -370,6 +376,11 @@ mod tests {
         }
         assert!(AwsErrorKind::of("RequestFailed").is_retryable());
         assert!(!AwsErrorKind::of("AccessDenied").is_retryable());
+        assert_eq!(AwsErrorKind::of("ConnectionFailed"), AwsErrorKind::Unreachable);
+        assert!(
+            !AwsErrorKind::of("ConnectionFailed").is_retryable(),
+            "an endpoint that cannot be connected to is not weather"
+        );
     }
 
     #[test]

@@ -140,7 +140,11 @@ fn the_standard_command_line_helps_under_the_programs_name() {
         .arg("--version")
         .output()
         .expect("private-network runs");
-    assert!(text(&version.stdout).starts_with("private-network "), "{}", text(&version.stdout));
+    assert!(
+        text(&version.stdout).starts_with("private-network "),
+        "{}",
+        text(&version.stdout)
+    );
 }
 
 /// Usage errors say what is wrong with a suggestion, exit 2, and touch no network: the endpoint
@@ -279,9 +283,19 @@ fn a_missing_credential_says_which_account_and_what_to_do() {
     );
 }
 
+/// With the default retry budget (minutes, for throttling), a refused connection still fails in
+/// seconds: connection failures get a few quick attempts only.
 #[test]
 fn an_unreachable_endpoint_says_which_account_and_what_to_do() {
-    preview_fails_plainly("error-unreachable.txt", &with_credentials(closed_port_endpoint()));
+    let mut env = with_credentials(closed_port_endpoint());
+    env.push(("PALISADE_RETRY_SECONDS", "300".to_string()));
+    let started = Instant::now();
+    preview_fails_plainly("error-unreachable.txt", &env);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "an unreachable endpoint took {:?} to fail",
+        started.elapsed()
+    );
 }
 
 #[test]
