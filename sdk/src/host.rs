@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use palisade_proto::ResourceProviderClient;
 use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::Mutex;
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
+
+use palisade_provider_kit::FunctionType;
 
 use crate::account::Account;
 use crate::provider::{CallError, ProviderClient};
@@ -52,6 +54,14 @@ pub enum HostError {
     /// A provider refused its configuration, or a function call failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A function's arguments could not be encoded, or its answer does not match its declared result.
+    #[error("{function}: {reason}")]
+    Function {
+        /// The function's token.
+        function: String,
+        /// What did not match.
+        reason: String,
+    },
 }
 
 impl HostError {
@@ -333,6 +343,21 @@ impl Hosts {
         Ok(client
             .invoke(&format!("{token} in account {}", account.name), token, args)
             .await?)
+    }
+
+    /// Calls function `F` in `account` with its typed arguments, and decodes the answer into its
+    /// typed result: the function's token and property names come from its declaration.
+    pub async fn call<F: FunctionType>(&self, account: &Account, args: &F::Args) -> Result<F::Result, HostError> {
+        let function = F::token();
+        let args = serde_json::to_value(args).map_err(|e| HostError::Function {
+            function: function.clone(),
+            reason: format!("the arguments cannot be encoded: {e}"),
+        })?;
+        let answer = self.invoke(account, &function, &args).await?;
+        serde_json::from_value(answer.clone()).map_err(|e| HostError::Function {
+            function,
+            reason: format!("the answer does not match the declared result ({e}): {answer}"),
+        })
     }
 
     /// Stops every provider process.

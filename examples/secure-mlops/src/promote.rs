@@ -6,19 +6,15 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use palisade::cli::ask;
+use palisade::deploy::{GetLatestApprovedModelPackage, InvokeEndpoint, InvokeEndpointArgs, LatestApprovedArgs};
 use palisade::engine::{ApplyOptions, ApplyReport, EngineError, Step};
 use palisade::render::write_plan;
 use palisade::stack::DeclareError;
 use palisade::{guardrails, Engine, Hosts, Operation, StateStore};
-use serde_json::json;
 
 use crate::config::Config;
 use crate::environment::{declare, Environment, Release};
 
-/// The function that finds dev's newest approved model package.
-pub const LATEST_APPROVED: &str = "palisade-deploy:index:getLatestApprovedModelPackage";
-/// The function that invokes an endpoint.
-pub const INVOKE_ENDPOINT: &str = "palisade-deploy:index:invokeEndpoint";
 /// The sample request the smoke test sends.
 pub const SAMPLE_PAYLOAD: &str = r#"{"instances": [{"features": [0.42, 1.7, 3.0, 12.5]}]}"#;
 
@@ -82,9 +78,6 @@ pub enum PromoteError {
     /// Writing the report failed.
     #[error("writing the report: {0}")]
     Io(#[from] io::Error),
-    /// The registry answered something unexpected.
-    #[error("{LATEST_APPROVED} answered without a modelPackageArn: {0}")]
-    Registry(String),
 }
 
 /// Finds the release: dev's newest approved package; in an environment that has none yet, the
@@ -92,17 +85,10 @@ pub enum PromoteError {
 pub async fn find_release(config: &Config, hosts: &Hosts) -> Result<Release, PromoteError> {
     let group = config.model_package_group();
     let found = hosts
-        .invoke(
-            &config.dev_account(),
-            LATEST_APPROVED,
-            &json!({"modelPackageGroupName": group}),
-        )
+        .call::<GetLatestApprovedModelPackage>(&config.dev_account(), &LatestApprovedArgs::new(group))
         .await;
     match found {
-        Ok(found) => match found["modelPackageArn"].as_str() {
-            Some(arn) => Ok(Release::Approved(arn.to_string())),
-            None => Err(PromoteError::Registry(found.to_string())),
-        },
+        Ok(found) => Ok(Release::Approved(found.model_package_arn)),
         Err(error) if error.is_not_found() && config.dev.model.approval_status == "Approved" => Ok(Release::Registered),
         Err(error) if error.is_not_found() => Ok(Release::Unapproved),
         Err(error) => Err(EngineError::from(error).into()),
@@ -194,30 +180,25 @@ pub async fn deploy(
             "\n== Smoke test: invoking {endpoint} in {} with a sample request",
             target.name
         )?;
+        let request = InvokeEndpointArgs::new(endpoint, SAMPLE_PAYLOAD);
         let answer = hosts
-            .invoke(
-                &config.target_account(target),
-                INVOKE_ENDPOINT,
-                &json!({"endpointName": endpoint, "body": SAMPLE_PAYLOAD, "contentType": "application/json"}),
-            )
+            .call::<InvokeEndpoint>(&config.target_account(target), &request)
             .await;
-        let body = match &answer {
-            Ok(answer) => answer["body"].as_str().unwrap_or_default().to_string(),
-            Err(_) => String::new(),
-        };
         match answer {
-            Ok(answer) if !body.is_empty() => {
-                writeln!(out, "passed: {} answered {body}", answer["invokedProductionVariant"])?;
+            Ok(answer) if !answer.body.is_empty() => {
+                let variant = answer.invoked_production_variant.as_deref().unwrap_or("its variant");
+                writeln!(out, "passed: {variant} answered {}", answer.body)?;
                 outcome.smoke_tests.push(SmokeTest {
                     stage: target.name.clone(),
                     endpoint: endpoint.clone(),
-                    answer: body,
+                    answer: answer.body,
                 });
             }
             Ok(answer) => {
                 writeln!(
                     out,
-                    "failed: the endpoint answered with an empty body ({answer}); nothing is promoted"
+                    "failed: the endpoint answered with an empty body (status {}); nothing is promoted",
+                    answer.endpoint_status
                 )?;
                 outcome.ok = false;
                 return Ok(outcome);
@@ -297,7 +278,9 @@ pub fn summary(config: &Config, store: &StateStore, out: &mut (dyn Write + Send)
             .map(|t| (t.name.clone(), t.account.account_id.clone())),
     );
     for (stack, account_id) in accounts {
-        let state = store.load(&config.environment, &stack, &account_id).map_err(EngineError::from)?;
+        let state = store
+            .load(&config.environment, &stack, &account_id)
+            .map_err(EngineError::from)?;
         let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
         for resource in &state.resources {
             *kinds

@@ -64,6 +64,11 @@ pub trait FunctionType: Send + Sync + 'static {
     /// Typed result.
     type Result: Properties + Serialize + DeserializeOwned + Send + Sync + 'static;
 
+    /// The function's token (`palisade-deploy:index:getLatestApprovedModelPackage`).
+    fn token() -> String {
+        format!("{}:index:{}", Self::PACKAGE, Self::NAME)
+    }
+
     /// The function's schema entry.
     fn schema() -> ResourceSchema {
         ResourceSchema {

@@ -2,7 +2,13 @@
 //! and through the environment's VPC endpoints; keys that rotate and are usable only through the
 //! environment's VPC endpoints.
 
+use palisade_network::{VpcEndpoint, VpcEndpointState};
+use palisade_provider_kit::ResourceType;
 use palisade_security::policy_document::Statement;
+use palisade_security::{
+    Bucket, BucketArgs, BucketPolicy, BucketPolicyArgs, BucketState, KmsKey, KmsKeyArgs, KmsKeyPolicy,
+    KmsKeyPolicyArgs, KmsKeyState,
+};
 
 use super::policy::{self, applies_to_everyone, denies, exempt_endpoints, spares_aws_services};
 use super::view::{is_literal, Input, PlanView, Planned};
@@ -26,7 +32,10 @@ pub(super) enum KeyKind {
 
 /// What the key `key` (a `kmsKeyId` as the rules read it) is.
 pub(super) fn key_kind(plan: &PlanView<'_>, key: &str) -> KeyKind {
-    let of_the_plan = || plan.named("KmsKey", "arn", key).is_some() || plan.named("KmsKey", "keyId", key).is_some();
+    let of_the_plan = || {
+        plan.named(KmsKey::NAME, KmsKeyState::ARN, key).is_some()
+            || plan.named(KmsKey::NAME, KmsKeyState::KEY_ID, key).is_some()
+    };
     if key.contains("alias/aws/") {
         KeyKind::AwsManaged
     } else if is_literal(key) || of_the_plan() {
@@ -36,41 +45,42 @@ pub(super) fn key_kind(plan: &PlanView<'_>, key: &str) -> KeyKind {
     }
 }
 
-/// The verdict on a resource's `kmsKeyId`, which must name a customer-managed key.
-pub(super) fn customer_key(plan: &PlanView<'_>, resource: &Planned<'_>, what: &str) -> Verdict {
-    match plan.input(resource, "kmsKeyId") {
+/// The verdict on a resource's key input `property` (its declared `kmsKeyId`), which must name a
+/// customer-managed key.
+pub(super) fn customer_key(plan: &PlanView<'_>, resource: &Planned<'_>, property: &str, what: &str) -> Verdict {
+    match plan.input(resource, property) {
         Input::Known(serde_json::Value::String(key)) => match key_kind(plan, &key) {
             KeyKind::Customer => Verdict::Pass,
             KeyKind::AwsManaged => Verdict::Fail(format!(
-                "`kmsKeyId` {key} is an AWS-managed key, not a customer-managed one"
+                "`{property}` {key} is an AWS-managed key, not a customer-managed one"
             )),
             KeyKind::Unknown => Verdict::Undecided(format!(
-                "`kmsKeyId` {key} refers to no KmsKey of the plan, and its value is not known until apply"
+                "`{property}` {key} refers to no KmsKey of the plan, and its value is not known until apply"
             )),
         },
-        Input::Unknown => Verdict::Undecided("`kmsKeyId` is not known until apply".into()),
+        Input::Unknown => Verdict::Undecided(format!("`{property}` is not known until apply")),
         _ => Verdict::Fail(format!(
-            "no `kmsKeyId`: {what} is not encrypted with a customer-managed key"
+            "no `{property}`: {what} is not encrypted with a customer-managed key"
         )),
     }
 }
 
 pub(super) fn bucket_encryption(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Bucket") {
+    if !s.resource.is(Bucket::NAME) {
         return Verdict::Pass;
     }
-    customer_key(s.plan, s.resource, "the bucket")
+    customer_key(s.plan, s.resource, BucketArgs::KMS_KEY_ID, "the bucket")
 }
 
 pub(super) fn bucket_public_access(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Bucket") {
+    if !s.resource.is(Bucket::NAME) {
         return Verdict::Pass;
     }
     let off: Vec<&str> = [
-        "blockPublicAcls",
-        "blockPublicPolicy",
-        "ignorePublicAcls",
-        "restrictPublicBuckets",
+        BucketArgs::BLOCK_PUBLIC_ACLS,
+        BucketArgs::BLOCK_PUBLIC_POLICY,
+        BucketArgs::IGNORE_PUBLIC_ACLS,
+        BucketArgs::RESTRICT_PUBLIC_BUCKETS,
     ]
     .into_iter()
     .filter(|flag| s.plan.input(s.resource, flag) == Input::Known(false.into()))
@@ -88,15 +98,15 @@ pub(super) fn bucket_policies<'v>(
     plan: &'v PlanView<'v>,
     bucket: &Planned<'_>,
 ) -> Result<Vec<(&'v Planned<'v>, Vec<Statement>)>, String> {
-    let name = plan.output(bucket.urn(), "bucket");
+    let name = plan.output(bucket.urn(), BucketArgs::BUCKET);
     let mut policies = Vec::new();
-    for candidate in plan.in_stack(&bucket.step.stack, "BucketPolicy") {
-        match plan.input(candidate, "bucket") {
+    for candidate in plan.in_stack(&bucket.step.stack, BucketPolicy::NAME) {
+        match plan.input(candidate, BucketPolicyArgs::BUCKET) {
             Input::Known(serde_json::Value::String(b)) if b == name => {}
             Input::Known(_) | Input::Absent => continue,
             Input::Unknown => return Err(format!("the bucket of {} is not known until apply", candidate.label())),
         }
-        match plan.input(candidate, "policy") {
+        match plan.input(candidate, BucketPolicyArgs::POLICY) {
             Input::Unknown => return Err(format!("the policy of {} is not known until apply", candidate.label())),
             policy => policies.push((candidate, policy::statements(&policy))),
         }
@@ -106,11 +116,11 @@ pub(super) fn bucket_policies<'v>(
 
 /// Any object of `bucket`, as statements name objects.
 fn any_object(plan: &PlanView<'_>, bucket: &Planned<'_>) -> String {
-    format!("{}/{ANY_OBJECT}", plan.output(bucket.urn(), "arn"))
+    format!("{}/{ANY_OBJECT}", plan.output(bucket.urn(), BucketState::ARN))
 }
 
 pub(super) fn bucket_tls_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Bucket") {
+    if !s.resource.is(Bucket::NAME) {
         return Verdict::Pass;
     }
     let policies = match bucket_policies(s.plan, s.resource) {
@@ -135,12 +145,13 @@ pub(super) fn bucket_tls_only(s: &Subject<'_>) -> Verdict {
 /// Whether `endpoint` (an `aws:sourceVpce` value as the rules read it) is a VPC endpoint: one of the
 /// plan, or a literal endpoint id.
 fn is_vpc_endpoint(plan: &PlanView<'_>, endpoint: &str) -> bool {
-    plan.named("VpcEndpoint", "vpcEndpointId", endpoint).is_some()
+    plan.named(VpcEndpoint::NAME, VpcEndpointState::VPC_ENDPOINT_ID, endpoint)
+        .is_some()
         || (is_literal(endpoint) && endpoint.starts_with("vpce-") && !policy::has_wildcard(endpoint))
 }
 
 pub(super) fn bucket_vpce_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Bucket") {
+    if !s.resource.is(Bucket::NAME) {
         return Verdict::Pass;
     }
     let policies = match bucket_policies(s.plan, s.resource) {
@@ -176,8 +187,9 @@ pub(super) fn bucket_vpce_only(s: &Subject<'_>) -> Verdict {
 }
 
 pub(super) fn key_rotation(s: &Subject<'_>) -> Verdict {
-    if s.resource.is("KmsKey") && s.plan.input(s.resource, "enableKeyRotation") == Input::Known(false.into()) {
-        return Verdict::Fail("`enableKeyRotation` is off".into());
+    const ROTATION: &str = KmsKeyArgs::ENABLE_KEY_ROTATION;
+    if s.resource.is(KmsKey::NAME) && s.plan.input(s.resource, ROTATION) == Input::Known(false.into()) {
+        return Verdict::Fail(format!("`{ROTATION}` is off"));
     }
     Verdict::Pass
 }
@@ -193,15 +205,18 @@ pub(super) struct KeyPolicy<'v> {
 /// The policies `key` will have: each KmsKeyPolicy of its stack naming it, or else its own `policy`;
 /// or why they cannot be read.
 pub(super) fn key_policies<'v>(plan: &'v PlanView<'v>, key: &'v Planned<'v>) -> Result<Vec<KeyPolicy<'v>>, String> {
-    let names = [plan.output(key.urn(), "keyId"), plan.output(key.urn(), "arn")];
+    let names = [
+        plan.output(key.urn(), KmsKeyState::KEY_ID),
+        plan.output(key.urn(), KmsKeyState::ARN),
+    ];
     let mut policies = Vec::new();
-    for candidate in plan.in_stack(&key.step.stack, "KmsKeyPolicy") {
-        match plan.input(candidate, "keyId") {
+    for candidate in plan.in_stack(&key.step.stack, KmsKeyPolicy::NAME) {
+        match plan.input(candidate, KmsKeyPolicyArgs::KEY_ID) {
             Input::Known(serde_json::Value::String(id)) if names.contains(&id) => {}
             Input::Unknown => return Err(format!("the key of {} is not known until apply", candidate.label())),
             _ => continue,
         }
-        match plan.input(candidate, "policy") {
+        match plan.input(candidate, KmsKeyPolicyArgs::POLICY) {
             Input::Unknown => return Err(format!("the policy of {} is not known until apply", candidate.label())),
             policy => policies.push(KeyPolicy {
                 holder: candidate,
@@ -210,7 +225,7 @@ pub(super) fn key_policies<'v>(plan: &'v PlanView<'v>, key: &'v Planned<'v>) -> 
         }
     }
     if policies.is_empty() {
-        match plan.input(key, "policy") {
+        match plan.input(key, KmsKeyArgs::POLICY) {
             Input::Unknown => return Err("the key's `policy` is not known until apply".into()),
             policy => policies.push(KeyPolicy {
                 holder: key,
@@ -229,7 +244,7 @@ pub(super) fn endpoint_deny<'s>(statements: &'s [Statement], action: &str) -> Op
 }
 
 pub(super) fn key_vpce_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("KmsKey") {
+    if !s.resource.is(KmsKey::NAME) {
         return Verdict::Pass;
     }
     let policies = match key_policies(s.plan, s.resource) {
