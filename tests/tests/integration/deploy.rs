@@ -903,7 +903,7 @@ async fn staging_builds_a_model_from_the_dev_accounts_approved_package() {
     let declared = json!({
         "executionRoleArn": role(STAGING),
         "modelPackageArn": package_arn,
-        "subnetIds": ["subnet-staging-a"],
+        "subnetIds": ["subnet-0staginga"],
         "securityGroupIds": ["sg-staging"],
     });
     let model = staging
