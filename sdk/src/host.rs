@@ -124,7 +124,8 @@ pub struct Plugin {
 
 impl Plugin {
     /// Starts the plugin at `path` with extra environment `env`, exactly as the Pulumi engine does:
-    /// reads the port from the first line of its stdout and dials it. Its stderr is passed through.
+    /// reads the port from the first line of its stdout and dials it. Its stderr is passed through:
+    /// a plugin built on the provider kit writes there only what `RUST_LOG` asks for, and a crash.
     pub async fn start(path: &Path, env: &[(String, String)]) -> Result<Self, HostError> {
         let binary = path
             .file_name()

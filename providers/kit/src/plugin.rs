@@ -1,7 +1,7 @@
 //! The plugin start contract, as the Pulumi engine expects it.
 //!
 //! Bind 127.0.0.1 on a free port; write that port, alone, as the first line of stdout; log to stderr
-//! (`RUST_LOG`); serve until killed (SIGINT, SIGTERM) or until stdin, when it is a pipe from the
+//! only what `RUST_LOG` asks for (nothing without it); serve until killed (SIGINT, SIGTERM) or until stdin, when it is a pipe from the
 //! parent, is closed. An engine address given as the first argument is accepted and not needed.
 
 use std::io::Write;
@@ -22,7 +22,7 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub fn main(provider: Provider) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,6 +41,21 @@ pub fn main(provider: Provider) -> ExitCode {
             eprintln!("{error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The plugin's log filter: `RUST_LOG` when it is set, else nothing at all.
+///
+/// Whoever starts the plugin (the Pulumi engine, the Palisade SDK) shows its stderr to the user,
+/// and every error the user needs already travels in the gRPC answer. The AWS SDK's warnings (a
+/// missing config file, a retried request) belong in the log that `RUST_LOG` asks for, the same
+/// rule as the SDK's programs follow; a crash still prints, as panics do not go through the log.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    match rust_log.map(str::trim).filter(|directives| !directives.is_empty()) {
+        // Logs were asked for: directives that do not parse still get the warnings.
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("warn")),
+        None => EnvFilter::new("off"),
     }
 }
 
@@ -104,5 +119,23 @@ async fn stdin_closed() {
             Ok(0) | Err(_) => return,
             Ok(_) => continue,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn the_plugin_logs_only_when_rust_log_asks() {
+        assert_eq!(log_filter(None).max_level_hint(), Some(LevelFilter::OFF));
+        assert_eq!(log_filter(Some(" ")).max_level_hint(), Some(LevelFilter::OFF));
+        assert_eq!(log_filter(Some("debug")).max_level_hint(), Some(LevelFilter::DEBUG));
+        assert_eq!(
+            log_filter(Some("palisade_provider_kit=info")).max_level_hint(),
+            Some(LevelFilter::INFO)
+        );
+        assert_eq!(log_filter(Some("=[bad")).max_level_hint(), Some(LevelFilter::WARN));
     }
 }

@@ -298,6 +298,31 @@ fn an_unreachable_endpoint_says_which_account_and_what_to_do() {
     );
 }
 
+/// The provider plugins' own warnings (here the AWS SDK's, about a config file that is not there)
+/// reach the terminal only when RUST_LOG asks for them; the error itself still does.
+#[test]
+fn plugin_warnings_stay_off_the_terminal_unless_rust_log_asks() {
+    let mut env = with_credentials(closed_port_endpoint());
+    env.push(("AWS_CONFIG_FILE", "/nonexistent/palisade/aws-config".to_string()));
+    let warning = "config file overridden via environment variable not found";
+
+    let quiet = secure_mlops("plugin-warnings-quiet", &["preview"], &env);
+    assert_eq!(quiet.status.code(), Some(1));
+    let stderr = text(&quiet.stderr);
+    assert!(!stderr.contains(warning) && !stderr.contains("WARN"), "{stderr}");
+    assert!(stderr.starts_with("error: cannot reach "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+
+    env.push(("RUST_LOG", "warn".to_string()));
+    let logged = secure_mlops("plugin-warnings-logged", &["preview"], &env);
+    assert_eq!(logged.status.code(), Some(1));
+    let stderr = text(&logged.stderr);
+    assert!(
+        stderr.contains(warning),
+        "RUST_LOG=warn shows the plugins' warnings:\n{stderr}"
+    );
+}
+
 #[test]
 fn access_denied_says_which_account_and_what_to_do() {
     let endpoint = fake_aws(
