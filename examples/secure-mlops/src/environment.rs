@@ -21,9 +21,10 @@ mod policies;
 mod targets;
 
 use policies::{
-    bucket_policy, data_scientist_role, deny_key_use_outside, execution_role, model_group_policy, team_admin_role,
+    bucket_policy, data_scientist_role, deny_key_use_outside, execution_role, model_group_policy, pipelines_role,
+    team_admin_role,
 };
-pub use policies::{KMS_DATA_ACTIONS, S3_DATA_ACTIONS, SAGEMAKER_WORK};
+pub use policies::{KMS_DATA_ACTIONS, PIPELINE_WORK, S3_DATA_ACTIONS, SAGEMAKER_WORK};
 use targets::{declare_target, SharedFromDev, Target};
 
 /// The release staging and prod deploy.
@@ -110,6 +111,14 @@ pub fn declare(config: &Config, release: &Release) -> Result<Environment, Declar
         &ebs_key.arn(),
     );
     let execution = dev.resource::<Role>("sagemaker-execution", execution)?;
+    let pipelines = pipelines_role(
+        config,
+        &dev_id,
+        &[&data.arn(), &models_arn],
+        &s3_key.arn(),
+        &execution.arn(),
+    );
+    dev.resource::<Role>("pipelines", pipelines)?;
     dev.resource::<Role>("team-admin", team_admin_role(config, &dev_id))?;
     dev.resource::<Role>("data-scientist", data_scientist_role(config, &dev_id, &execution.arn()))?;
 

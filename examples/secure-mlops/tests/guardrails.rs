@@ -253,6 +253,83 @@ async fn the_endpoint_group_admitting_ssh_breaks_pal_net_04() {
     assert_mentions(finding, &["ingress[3]", "port 22"]);
 }
 
+#[tokio::test]
+async fn sagemakers_group_admitting_a_prefix_list_breaks_pal_net_03() {
+    let mut stacks = reference();
+    edit(&mut stacks, "dev", "SecurityGroup", "sagemaker", |inputs| {
+        inputs["ingress"]
+            .as_array_mut()
+            .expect("rules")
+            .push(json!({"protocol": "tcp", "fromPort": 443, "toPort": 443, "prefixListIds": ["pl-6da54004"]}));
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(
+        &findings,
+        "PAL-NET-03",
+        &urn(&stacks, "dev", "SecurityGroup", "sagemaker"),
+    );
+    assert_mentions(finding, &["ingress[1]", "prefix list pl-6da54004"]);
+}
+
+#[tokio::test]
+async fn the_endpoint_group_admitting_a_prefix_list_breaks_pal_net_04() {
+    let mut stacks = reference();
+    // Even on HTTPS: a prefix list's ranges cannot be shown to lie inside the VPC.
+    edit(&mut stacks, "staging", "SecurityGroup", "endpoints", |inputs| {
+        inputs["ingress"]
+            .as_array_mut()
+            .expect("rules")
+            .push(json!({"protocol": "tcp", "fromPort": 443, "toPort": 443, "prefixListIds": ["pl-6da54004"]}));
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(
+        &findings,
+        "PAL-NET-04",
+        &urn(&stacks, "staging", "SecurityGroup", "endpoints"),
+    );
+    assert_mentions(finding, &["ingress[3]", "prefix list pl-6da54004"]);
+}
+
+#[tokio::test]
+async fn a_studio_vpc_without_the_notebook_and_ssm_endpoints_breaks_pal_net_05() {
+    let mut stacks = reference();
+    for service in ["notebook", "ssm"] {
+        let gone = urn(&stacks, "dev", "VpcEndpoint", service);
+        stack_mut(&mut stacks, "dev").resources.retain(|r| r.urn != gone);
+    }
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(&findings, "PAL-NET-05", &urn(&stacks, "dev", "Domain", "studio"));
+    assert_mentions(finding, &["VpcOnly", "no endpoint for notebook, ssm"]);
+}
+
+#[tokio::test]
+async fn an_s3_endpoint_without_a_policy_breaks_pal_net_06() {
+    let mut stacks = reference();
+    edit(&mut stacks, "dev", "VpcEndpoint", "s3", |inputs| {
+        inputs.as_object_mut().expect("inputs").remove("policy");
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(&findings, "PAL-NET-06", &urn(&stacks, "dev", "VpcEndpoint", "s3"));
+    assert_mentions(finding, &["no policy", "every bucket"]);
+}
+
+#[tokio::test]
+async fn an_s3_endpoint_admitting_any_bucket_breaks_pal_net_06() {
+    let mut stacks = reference();
+    edit(&mut stacks, "staging", "VpcEndpoint", "s3", |inputs| {
+        let policy = &mut inputs["policy"];
+        let allow = statements(policy)
+            .iter_mut()
+            .find(|s| s["Effect"] == "Allow")
+            .expect("an Allow statement");
+        let resources = allow["Resource"].as_array_mut().expect("resources");
+        resources.push(json!("arn:aws:s3:::*/*"));
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(&findings, "PAL-NET-06", &urn(&stacks, "staging", "VpcEndpoint", "s3"));
+    assert_mentions(finding, &["every bucket matching arn:aws:s3:::*/*"]);
+}
+
 // Buckets and keys.
 
 #[tokio::test]
@@ -359,6 +436,42 @@ async fn an_execution_role_free_to_create_models_outside_the_vpc_breaks_pal_iam_
         &urn(&stacks, "staging", "Role", "model-execution"),
     );
     assert_mentions(finding, &["sagemaker:VpcSecurityGroupIds", "sagemaker:CreateModel"]);
+}
+
+#[tokio::test]
+async fn an_execution_role_free_to_create_notebook_instances_outside_the_vpc_breaks_pal_iam_02() {
+    let mut stacks = reference();
+    edit(&mut stacks, "dev", "Role", "sagemaker-execution", |inputs| {
+        let deny = statement(
+            &mut inputs["inlinePolicies"]["sagemaker-in-vpc"],
+            "DenySageMakerWithoutVpcSubnets",
+        );
+        let actions = deny["Action"].as_array_mut().expect("actions");
+        let before = actions.len();
+        actions.retain(|a| a != "sagemaker:CreateNotebookInstance");
+        assert_eq!(actions.len(), before - 1, "the reference denies CreateNotebookInstance");
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(
+        &findings,
+        "PAL-IAM-02",
+        &urn(&stacks, "dev", "Role", "sagemaker-execution"),
+    );
+    assert_mentions(finding, &["sagemaker:VpcSubnets", "sagemaker:CreateNotebookInstance"]);
+}
+
+#[tokio::test]
+async fn a_pipelines_role_free_to_run_jobs_outside_the_vpc_breaks_pal_iam_02() {
+    let mut stacks = reference();
+    edit(&mut stacks, "dev", "Role", "pipelines", |inputs| {
+        without_statement(
+            &mut inputs["inlinePolicies"]["pipelines-in-vpc"],
+            "DenySageMakerWithoutVpcSubnets",
+        );
+    });
+    let findings = findings(stacks.clone()).await;
+    let finding = only_error(&findings, "PAL-IAM-02", &urn(&stacks, "dev", "Role", "pipelines"));
+    assert_mentions(finding, &["sagemaker:VpcSubnets", "sagemaker:CreateTrainingJob"]);
 }
 
 #[tokio::test]

@@ -146,7 +146,11 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
             .into_iter()
             .next()
             .map(str::to_string)
-            .or_else(|| strings(rule, "prefixListIds").first().map(|p| format!("prefix list {p}")))
+            .or_else(|| {
+                strings(rule, "prefixListIds")
+                    .first()
+                    .map(|p| format!("prefix list {p}"))
+            })
             .or_else(|| other_group.map(|g| format!("security group {g}")));
         if let Some(admitted) = admitted {
             return Verdict::Fail(format!(
@@ -266,10 +270,7 @@ pub(super) fn studio_endpoints(s: &Subject<'_>) -> Verdict {
         }
         let name = s.plan.input(endpoint, "serviceName");
         let Some(service) = name.as_str().and_then(endpoint_service) else {
-            return Verdict::Undecided(format!(
-                "the service of {} is not known until apply",
-                endpoint.label()
-            ));
+            return Verdict::Undecided(format!("the service of {} is not known until apply", endpoint.label()));
         };
         if is_interface(s.plan, endpoint) {
             interfaces.push(service.to_string());
@@ -311,16 +312,17 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
     }
     let document = match s.plan.input(r, "policy") {
         Input::Absent => {
-            return Verdict::Fail(
-                "the S3 endpoint has no policy, so it admits every bucket of every account".into(),
-            )
+            return Verdict::Fail("the S3 endpoint has no policy, so it admits every bucket of every account".into())
         }
         Input::Unknown => return Verdict::Undecided("its `policy` is not known until apply".into()),
         known => known,
     };
     let statements = policy::statements(&document);
     if statements.is_empty() {
-        return Verdict::Fail("the S3 endpoint's policy has no statement to read; give it one that names the environment's buckets".into());
+        return Verdict::Fail(
+            "the S3 endpoint's policy has no statement to read; give it one that names the environment's buckets"
+                .into(),
+        );
     }
     let ecr_layers = format!("prod-{}-starport-layer-bucket", r.stack.account.region);
     let environment: Vec<String> = s
@@ -329,7 +331,11 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
         .map(|bucket| s.plan.output(bucket.urn(), "bucket"))
         .filter(|name| is_literal(name))
         .collect();
-    for (i, statement) in statements.iter().enumerate().filter(|(_, st)| st.effect == Effect::Allow) {
+    for (i, statement) in statements
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| st.effect == Effect::Allow)
+    {
         let name = policy::statement_name(statement, i);
         if statement.not_resource.is_some() {
             return Verdict::Fail(format!(
@@ -338,9 +344,7 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
         }
         for resource in statement.resource.iter().flatten() {
             if !is_literal(resource) {
-                return Verdict::Undecided(format!(
-                    "a resource of its policy's {name} is not known until apply"
-                ));
+                return Verdict::Undecided(format!("a resource of its policy's {name} is not known until apply"));
             }
             let Some(bucket) = s3_arn_bucket(resource) else {
                 return Verdict::Fail(format!(
@@ -348,13 +352,13 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
                 ));
             };
             if policy::has_wildcard(bucket) {
-                return Verdict::Fail(format!(
-                    "its policy's {name} admits every bucket matching {resource}"
-                ));
+                return Verdict::Fail(format!("its policy's {name} admits every bucket matching {resource}"));
             }
+            // A plan may hold only some of the environment's stacks (one Pulumi stack per account):
+            // a bucket it does not declare may be another account's of the environment.
             if bucket != ecr_layers && !environment.iter().any(|known| known == bucket) {
-                return Verdict::Fail(format!(
-                    "its policy's {name} admits bucket {bucket}, which no stack of the plan declares"
+                return Verdict::Undecided(format!(
+                    "its policy's {name} admits bucket {bucket}, which no stack of the plan declares; unless it is the environment's, data can leave through the endpoint"
                 ));
             }
         }

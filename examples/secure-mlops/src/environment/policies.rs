@@ -124,18 +124,87 @@ pub(super) fn execution_role(
     // Studio.
     let own_arn =
         palisade::security::policy_document::role_arn(account_id, "/", &role_name(config, "sagemaker-execution"));
+    // Studio users build and start pipelines, which run as the pipelines role.
+    let pipelines_arn = palisade::security::policy_document::role_arn(account_id, "/", &role_name(config, "pipelines"));
     let sagemaker = PolicyDocument::new([
         allow("RunJobsAndRegisterModels", &SAGEMAKER_WORK, &["*"]),
-        allow("PassItselfToSageMaker", &["iam:PassRole"], &[&own_arn]).with_condition(
-            "StringEquals",
-            "iam:PassedToService",
-            ["sagemaker.amazonaws.com"],
+        allow(
+            "BuildAndStartPipelines",
+            &[
+                "sagemaker:CreatePipeline",
+                "sagemaker:UpdatePipeline",
+                "sagemaker:StartPipelineExecution",
+                "sagemaker:DescribePipeline",
+                "sagemaker:DescribePipelineExecution",
+            ],
+            &["*"],
         ),
+        allow(
+            "PassItselfAndThePipelinesRoleToSageMaker",
+            &["iam:PassRole"],
+            &[&own_arn, &pipelines_arn],
+        )
+        .with_condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"]),
     ])
     .with(Statement::deny_sagemaker_without_vpc());
     role.inline_policies
         .insert("sagemaker-in-vpc".into(), sagemaker.to_json());
     role
+}
+
+/// What dev's pipelines execution role may do in SageMaker: run a pipeline's steps (jobs and
+/// models, inside the VPC) and register their result; no approving, no Studio.
+pub const PIPELINE_WORK: [&str; 14] = [
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:StopProcessingJob",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:StopHyperParameterTuningJob",
+    "sagemaker:CreateModel",
+    "sagemaker:DescribeModel",
+    "sagemaker:CreateModelPackage",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:AddTags",
+];
+
+/// Dev's pipelines execution role, which SageMaker Pipelines assumes to run a pipeline's steps: it
+/// may pass only the SageMaker execution role (the steps' jobs run as that role), create jobs and
+/// models only inside the VPC, and read and write the environment's buckets through the S3 key.
+pub(super) fn pipelines_role(
+    config: &Config,
+    account_id: &str,
+    buckets: &[&str],
+    s3_key: &str,
+    execution_role: &str,
+) -> RoleArgs {
+    let objects: Vec<String> = buckets.iter().map(|b| format!("{b}/*")).collect();
+    let policy = PolicyDocument::new([
+        allow("RunPipelineSteps", &PIPELINE_WORK, &["*"]),
+        allow("PassOnlyTheExecutionRole", &["iam:PassRole"], &[execution_role]).with_condition(
+            "StringEquals",
+            "iam:PassedToService",
+            ["sagemaker.amazonaws.com"],
+        ),
+        allow("ListEnvironmentBuckets", &["s3:ListBucket"], buckets),
+        Statement::new(Effect::Allow)
+            .with_sid("ReadWriteEnvironmentObjects")
+            .with_actions(["s3:GetObject", "s3:PutObject"])
+            .with_resources(objects),
+        allow(
+            "UseTheS3Key",
+            &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            &[s3_key],
+        ),
+    ])
+    .with(Statement::deny_sagemaker_without_vpc());
+    RoleArgs::new(PolicyDocument::new([trust_sagemaker(account_id)]).to_json())
+        .with_role_name(role_name(config, "pipelines"))
+        .with_description("Assumed by SageMaker Pipelines to run the dev account's pipelines")
+        .with_inline_policies([("pipelines-in-vpc".into(), policy.to_json())].into())
 }
 
 pub(super) fn team_admin_role(config: &Config, account_id: &str) -> RoleArgs {
