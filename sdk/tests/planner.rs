@@ -198,7 +198,10 @@ async fn an_unchanged_declaration_plans_nothing_and_a_change_plans_one_update() 
     let changed: Vec<_> = plan.steps.iter().filter(|s| s.operation != Operation::Same).collect();
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].operation, Operation::Update);
-    assert_eq!(changed[0].diff.get("value"), Some(&palisade::kit::diff::DiffKind::Update));
+    assert_eq!(
+        changed[0].diff.get("value"),
+        Some(&palisade::kit::diff::DiffKind::Update)
+    );
     assert!(
         log.entries().is_empty(),
         "planning made no mutating call: {:?}",
@@ -235,7 +238,10 @@ async fn cycles_and_dangling_references_are_named() {
         .plan(&hosts, false)
         .await
         .expect_err("dangling");
-    assert!(error.to_string().contains("which no stack of this program declares"), "{error}");
+    assert!(
+        error.to_string().contains("which no stack of this program declares"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -271,13 +277,10 @@ async fn holding_a_step_holds_everything_that_needs_it() {
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let mut prod = Stack::new("prod", account("prod", "333333333333"));
     let network = prod.resource::<Thing>("network", thing("vpc")).expect("network");
-    let model = prod
-        .resource::<Thing>("model", thing(&network.id()))
-        .expect("model");
+    let model = prod.resource::<Thing>("model", thing(&network.id())).expect("model");
     prod.resource::<Thing>("endpoint", thing(&model.id()))
         .expect("endpoint");
-    dev.resource::<Thing>("grant", thing(&network.id()))
-        .expect("grant");
+    dev.resource::<Thing>("grant", thing(&network.id())).expect("grant");
     let engine = Engine::new(vec![dev, prod], store("hold"));
     let plan = engine.plan(&hosts, false).await.expect("plan");
 
@@ -419,8 +422,7 @@ async fn holding_a_delete_holds_the_deletes_of_what_it_needs() {
     let store = store("hold-deletes");
     let mut dev = Stack::new("dev", account("dev", "111111111111"));
     let network = dev.resource::<Thing>("network", thing("vpc")).expect("network");
-    dev.resource::<Thing>("group", thing(&network.id()))
-        .expect("group");
+    dev.resource::<Thing>("group", thing(&network.id())).expect("group");
     dev.resource::<Thing>("other", thing("x")).expect("other");
     let engine = Engine::new(vec![dev], store.clone());
     let plan = engine.plan(&hosts, false).await.expect("plan");

@@ -15,5 +15,6 @@ mod schema;
 mod secure_mlops;
 mod security;
 mod studio;
-mod unknown_inputs;
 mod throttling;
+mod two_environments;
+mod unknown_inputs;

@@ -743,7 +743,10 @@ async fn the_reference_environment_deploys_promotes_and_is_what_it_claims() {
     let plan = engine.plan(&run.hosts, true).await.expect("destroy plan");
     let mut progress = Vec::new();
     // A destroy the user confirmed may delete what holds data; without that, it is refused.
-    let refused = engine.apply(&plan, &run.hosts, &mut progress).await.expect_err("data is protected");
+    let refused = engine
+        .apply(&plan, &run.hosts, &mut progress)
+        .await
+        .expect_err("data is protected");
     assert!(refused.to_string().contains("--allow-replace"), "{refused}");
     let confirmed = palisade::engine::ApplyOptions {
         allow_all_data_loss: true,

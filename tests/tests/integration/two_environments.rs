@@ -38,7 +38,12 @@ async fn vpcs_by_project(client: &aws_sdk_ec2::Client) -> BTreeMap<String, usize
         .name("tag-key")
         .values("palisade:urn")
         .build();
-    let vpcs = client.describe_vpcs().filters(tagged).send().await.expect("DescribeVpcs");
+    let vpcs = client
+        .describe_vpcs()
+        .filters(tagged)
+        .send()
+        .await
+        .expect("DescribeVpcs");
     let mut projects = BTreeMap::new();
     for vpc in vpcs.vpcs() {
         let urn = vpc
@@ -122,8 +127,16 @@ async fn two_environments_share_three_accounts_without_touching_each_other() {
         let expected = BTreeMap::from([(first.environment.clone(), 1), (second.environment.clone(), 1)]);
         assert_eq!(projects, expected, "account {account}: one VPC per environment");
     }
-    assert_eq!(changes(&first, &store, &hosts).await, 0, "first's second run changes nothing");
-    assert_eq!(changes(&second, &store, &hosts).await, 0, "second's second run changes nothing");
+    assert_eq!(
+        changes(&first, &store, &hosts).await,
+        0,
+        "first's second run changes nothing"
+    );
+    assert_eq!(
+        changes(&second, &store, &hosts).await,
+        0,
+        "second's second run changes nothing"
+    );
 
     // Destroy the second environment (confirmed, so its data may go).
     let release = promote::find_release(&second, &hosts).await.expect("release");
