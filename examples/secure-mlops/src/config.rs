@@ -160,7 +160,9 @@ fn approved() -> String {
 /// The interface endpoints a private SageMaker network needs by default: every service Studio in
 /// VpcOnly mode needs (the list PAL-NET-05 requires), S3 going through the gateway endpoint.
 pub fn default_interface_endpoints() -> Vec<String> {
-    palisade::guardrails::STUDIO_INTERFACE_ENDPOINTS.map(String::from).to_vec()
+    palisade::guardrails::STUDIO_INTERFACE_ENDPOINTS
+        .map(String::from)
+        .to_vec()
 }
 
 /// A configuration the environment cannot be built from.

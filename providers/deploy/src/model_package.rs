@@ -71,6 +71,7 @@ impl ResourceType for ModelPackage {
     const NAME: &'static str = "ModelPackage";
     const DOC: &'static str = "A version of a model in a model package group, from a container image and a model \
                                artifact; its approval status is updated in place. Tagged with its URN and stack.";
+    const HOLDS_DATA: Option<&'static str> = Some("the registered model version, its approval and its lineage");
     type Inputs = ModelPackageArgs;
     type Outputs = ModelPackageState;
 }

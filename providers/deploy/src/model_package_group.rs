@@ -51,6 +51,7 @@ impl ResourceType for ModelPackageGroup {
     const NAME: &'static str = "ModelPackageGroup";
     const DOC: &'static str = "A SageMaker model package group (a model's versions), with an optional resource policy \
                                that shares it with other accounts. Tagged with its URN and stack.";
+    const HOLDS_DATA: Option<&'static str> = Some("the model registry group and the versions registered in it");
     const AUTONAME: Option<AutoName> = Some(AutoName {
         property: "modelPackageGroupName",
         max_len: 63,

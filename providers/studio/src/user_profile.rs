@@ -54,6 +54,7 @@ impl ResourceType for UserProfile {
     const NAME: &'static str = "UserProfile";
     const DOC: &'static str = "A user profile of a Studio domain. Its execution role and security groups change \
                                in place; Delete first deletes the profile's apps and waits for them.";
+    const HOLDS_DATA: Option<&'static str> = Some("the user's Studio profile, its apps and its private spaces");
     const AUTONAME: Option<AutoName> = Some(AutoName {
         property: "userProfileName",
         max_len: 63,
