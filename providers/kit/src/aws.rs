@@ -564,7 +564,7 @@ mod tests {
     // end-to-end `cli::an_unreachable_endpoint_says_which_account_and_what_to_do` covers the path.
     #[tokio::test]
     #[ignore = "hangs on a busy machine; under investigation"]
-        async fn a_refused_connection_fails_after_the_connect_budget_not_the_retry_budget() {
+    async fn a_refused_connection_fails_after_the_connect_budget_not_the_retry_budget() {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             listener.local_addr().expect("addr").port()
