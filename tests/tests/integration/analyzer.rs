@@ -44,7 +44,10 @@ struct Pack {
 
 impl Pack {
     async fn start() -> Pack {
-        let binary: PathBuf = workspace_root().join("target/debug").join(ANALYZER);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let binary: PathBuf = target.join("debug").join(ANALYZER);
         assert!(
             binary.is_file(),
             "{} is missing; build it first: cargo build --workspace --all-features --bins",
