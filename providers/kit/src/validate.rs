@@ -86,6 +86,26 @@ pub fn sagemaker_name(value: &Json) -> Result<(), String> {
     }
 }
 
+/// An AWS Organizations organizational unit id: `ou-`, the root's 4 to 32 lowercase letters or
+/// digits, `-`, then 8 to 32 lowercase letters or digits (`ou-ab12-cd34ef56`).
+pub fn organizational_unit_id(value: &Json) -> Result<(), String> {
+    let id = value.as_str().unwrap_or_default();
+    let part = |text: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&text.len()) && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    let valid = id
+        .strip_prefix("ou-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(root, unit)| part(root, 4..=32) && part(unit, 8..=32));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not an organizational unit id; expected `ou-<4-32 lowercase letters or digits>-<8-32 lowercase letters or digits>` (`ou-ab12-cd34ef56`; `aws organizations list-organizational-units-for-parent` lists them)"
+        ))
+    }
+}
+
 /// Applies `check` to each item of a list (or to a lone value).
 pub fn each(value: &Json, check: impl Fn(&Json) -> Result<(), String>) -> Result<(), String> {
     match value {
@@ -187,6 +207,30 @@ mod tests {
                 "{wrong}"
             );
         }
+    }
+
+    #[test]
+    fn organizational_unit_id_wants_ou_a_root_part_and_a_unit_part() {
+        assert!(organizational_unit_id(&json!("ou-ab12-cd34ef56")).is_ok());
+        assert!(organizational_unit_id(&json!("ou-laig-niutn2gb")).is_ok());
+        for wrong in [
+            "",
+            "ou-ab12",
+            "ou-ab1-cd34ef56",
+            "ou-ab12-cd34ef5",
+            "ou-AB12-cd34ef56",
+            "r-ab12",
+            "ou-ab12-cd34ef56-",
+            "ab12-cd34ef56",
+        ] {
+            assert!(
+                organizational_unit_id(&json!(wrong))
+                    .expect_err(wrong)
+                    .starts_with(&format!("{wrong:?} is not an organizational unit id; expected `ou-")),
+                "{wrong}"
+            );
+        }
+        assert!(organizational_unit_id(&json!(7)).is_err());
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub(crate) async fn iam(ctx: &Context) -> Result<aws_sdk_iam::Client> {
     ctx.client(aws_sdk_iam::Client::new).await
 }
 
+/// The Organizations client of this provider process (answers only in the organization's
+/// management account or a delegated administrator).
+pub(crate) async fn organizations(ctx: &Context) -> Result<aws_sdk_organizations::Client> {
+    ctx.client(aws_sdk_organizations::Client::new).await
+}
+
 /// The S3 client of this provider process.
 pub(crate) async fn s3(ctx: &Context) -> Result<aws_sdk_s3::Client> {
     ctx.client(path_style_s3).await

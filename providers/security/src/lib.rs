@@ -1,5 +1,6 @@
 //! Palisade's data-security and IAM resources: KMS keys, key policies and aliases, IAM roles, S3
-//! buckets and bucket policies, and a typed model of IAM policy documents.
+//! buckets and bucket policies, a typed model of IAM policy documents, and the function
+//! `listOrganizationalUnitAccounts` (the accounts of an AWS Organizations unit).
 //!
 //! Without feature `provider` this crate offers only the typed declarations and the policy-document
 //! builders (what the SDK and user programs use); with it, the AWS calls behind each resource and the
@@ -14,6 +15,7 @@ pub mod bucket_policy;
 pub mod kms_alias;
 pub mod kms_key;
 pub mod kms_key_policy;
+pub mod organizational_unit_accounts;
 pub mod policy_document;
 pub mod role;
 
@@ -25,13 +27,17 @@ pub use bucket_policy::{BucketPolicy, BucketPolicyArgs, BucketPolicyState};
 pub use kms_alias::{KmsAlias, KmsAliasArgs, KmsAliasState};
 pub use kms_key::{KmsKey, KmsKeyArgs, KmsKeyState};
 pub use kms_key_policy::{KmsKeyPolicy, KmsKeyPolicyArgs, KmsKeyPolicyState};
+pub use organizational_unit_accounts::{
+    ListOrganizationalUnitAccounts, OrganizationAccount, OrganizationalUnitAccountsArgs,
+    OrganizationalUnitAccountsResult,
+};
 pub use policy_document::{Effect, PolicyDocument, Principal, Statement};
 pub use role::{Role, RoleArgs, RoleState};
 
 /// The package name, as in type tokens (`palisade-security:index:KmsKey`).
 pub const PACKAGE: &str = "palisade-security";
 
-/// The provider with every security resource.
+/// The provider with every security resource and function.
 #[cfg(feature = "provider")]
 pub fn provider() -> palisade_provider_kit::provider::Provider {
     palisade_provider_kit::provider::Provider::new(
@@ -46,4 +52,5 @@ pub fn provider() -> palisade_provider_kit::provider::Provider {
     .resource::<Role>()
     .resource::<Bucket>()
     .resource::<BucketPolicy>()
+    .function::<ListOrganizationalUnitAccounts>()
 }
