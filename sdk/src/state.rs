@@ -367,6 +367,31 @@ impl StateStore {
         Ok(state)
     }
 
+    /// Every stack state kept for `project`, ordered by stack name: what a program compares with
+    /// the stacks it declares, to find stacks it no longer declares whose resources still exist.
+    pub fn stacks(&self, project: &str) -> Result<Vec<StackState>, StateError> {
+        let dir = self.dir.join(project);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Self::io(&dir)(e)),
+        };
+        let mut states = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(Self::io(&dir))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            // Temporary files of an interrupted save start with a dot; locks end in `.lock`.
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            if let Some(state) = Self::read(&path)? {
+                states.push(state);
+            }
+        }
+        states.sort_by(|a, b| a.stack.cmp(&b.stack));
+        Ok(states)
+    }
+
     /// A state written before states were kept per project, if it is this project's: its
     /// resources' URNs name the project (a state without resources is anyone's).
     fn legacy(&self, project: &str, stack: &str) -> Result<Option<StackState>, StateError> {
@@ -523,6 +548,24 @@ mod tests {
             store.load("env-a", "dev", "111111111111").expect("a").resources.len(),
             1
         );
+    }
+
+    #[test]
+    fn stacks_lists_a_projects_states_and_nothing_else() {
+        let store = StateStore::new(temp_dir("stacks"));
+        assert!(store.stacks("p").expect("no directory yet").is_empty());
+        for stack in ["team-b", "dev", "team-a"] {
+            let mut state = StackState::new("p", stack, "111111111111");
+            state.upsert(resource("p", stack));
+            store.save(&state).expect("save");
+        }
+        store
+            .save(&StackState::new("other", "dev", "111111111111"))
+            .expect("save");
+        let _lock = store.lock("p", "dev").expect("lock");
+        fs::write(store.dir().join("p/.dev.json.tmp"), "{").expect("an interrupted save");
+        let stacks: Vec<String> = store.stacks("p").expect("lists").into_iter().map(|s| s.stack).collect();
+        assert_eq!(stacks, ["dev", "team-a", "team-b"]);
     }
 
     #[test]

@@ -3,30 +3,168 @@
 //!
 //! The defaults describe the local emulator's three accounts, so the program runs with no
 //! configuration at all; `environment.example.json` shows the same shape for real accounts.
+//!
+//! `targets` is either a list of target accounts or an AWS Organizations organizational unit whose
+//! ACTIVE accounts each become a target ([`OrganizationTargets`]): a template for all of them, and
+//! per-account overrides. The unit's accounts are looked up when the program runs
+//! (`crate::organization::resolve`), which fills [`Config::targets`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use palisade::security::OrganizationAccount;
 use palisade::Account;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::Deserialize;
 
 /// The whole environment.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(from = "ConfigFile")]
 pub struct Config {
     /// A short name, part of every bucket, role and SageMaker name (`mlops`).
-    #[serde(default = "default_environment")]
     pub environment: String,
     /// The region of every account.
-    #[serde(default = "default_region")]
     pub region: String,
     /// An endpoint replacing AWS's for every account (a local emulator); also `PALISADE_ENDPOINT`.
-    #[serde(default)]
     pub endpoint: Option<String>,
     /// The development account: Studio, data, the model registry.
     pub dev: DevConfig,
-    /// The accounts models are deployed to, in promotion order (staging, then prod).
+    /// The accounts models are deployed to, in promotion order (staging, then prod). With an
+    /// organizational unit, empty until its accounts are resolved.
     pub targets: Vec<TargetConfig>,
+    /// The organizational unit the targets come from, when `targets` names one.
+    pub organization: Option<OrganizationTargets>,
+}
+
+/// The configuration file as written: `targets` is a list or an organizational unit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default = "default_environment")]
+    environment: String,
+    #[serde(default = "default_region")]
+    region: String,
+    #[serde(default)]
+    endpoint: Option<String>,
+    dev: DevConfig,
+    targets: TargetsField,
+}
+
+impl From<ConfigFile> for Config {
+    fn from(file: ConfigFile) -> Self {
+        let (targets, organization) = match file.targets {
+            TargetsField::List(targets) => (targets, None),
+            TargetsField::Organization(organization) => (Vec::new(), Some(*organization)),
+        };
+        Self {
+            environment: file.environment,
+            region: file.region,
+            endpoint: file.endpoint,
+            dev: file.dev,
+            targets,
+            organization,
+        }
+    }
+}
+
+/// `targets`: a list (`[...]`) or an organizational unit (`{"organizationalUnit": ...}`).
+#[derive(Debug, Clone, PartialEq)]
+enum TargetsField {
+    List(Vec<TargetConfig>),
+    Organization(Box<OrganizationTargets>),
+}
+
+impl<'de> Deserialize<'de> for TargetsField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TargetsField;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of targets, or an organizational unit's targets ({\"organizationalUnit\": \"ou-...\", \"template\": {...}})")
+            }
+
+            // Each form is read through the same access, so a refused field keeps its full path.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<TargetsField, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(TargetsField::List)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<TargetsField, A::Error> {
+                OrganizationTargets::deserialize(MapAccessDeserializer::new(map))
+                    .map(|o| TargetsField::Organization(Box::new(o)))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Targets taken from an AWS Organizations organizational unit: each of its ACTIVE accounts is a
+/// target stack, made from `template` and the account's entry in `overrides`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationTargets {
+    /// The unit (`ou-ab12-cd34ef56`).
+    pub organizational_unit: String,
+    /// Also the accounts of its child units, at any depth.
+    #[serde(default)]
+    pub recursive: bool,
+    /// The account that may list the unit's accounts: the organization's management account or a
+    /// delegated administrator. Default: dev's account.
+    #[serde(default)]
+    pub management_account: Option<AccountConfig>,
+    /// The role assumed in each member account (`arn:aws:iam::<id>:role/<roleName>`). Default
+    /// `OrganizationAccountAccessRole`, the role Organizations creates in the accounts it creates.
+    #[serde(default = "organization_role")]
+    pub role_name: String,
+    /// What every account of the unit gets.
+    pub template: TargetTemplate,
+    /// Per account id, what differs from the template (`name`, `instanceCount`, ...).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, TargetOverride>,
+}
+
+/// A target without its account: what every account of an organizational unit gets.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetTemplate {
+    /// Its network (each account has its own VPC, so one range serves all).
+    pub network: NetworkConfig,
+    /// The endpoint's instance type.
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    /// How many instances serve the endpoint.
+    #[serde(default = "one")]
+    pub instance_count: i32,
+    /// A release reaches the account only after an explicit approval (on unless turned off).
+    #[serde(default = "enabled")]
+    pub requires_approval: bool,
+    /// A release is smoke-tested in the account before it goes further.
+    #[serde(default)]
+    pub smoke_test: bool,
+}
+
+/// What one account of an organizational unit changes from the template.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetOverride {
+    /// The stack's name instead of the one made from the account's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its network.
+    #[serde(default)]
+    pub network: Option<NetworkConfig>,
+    /// The endpoint's instance type.
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// How many instances serve the endpoint.
+    #[serde(default)]
+    pub instance_count: Option<i32>,
+    /// Whether a release needs an explicit approval here.
+    #[serde(default)]
+    pub requires_approval: Option<bool>,
+    /// Whether a release is smoke-tested here.
+    #[serde(default)]
+    pub smoke_test: Option<bool>,
 }
 
 /// How to reach one account.
@@ -157,6 +295,127 @@ fn approved() -> String {
     "Approved".into()
 }
 
+fn organization_role() -> String {
+    "OrganizationAccountAccessRole".into()
+}
+
+/// The longest stack name made from an account's name: it is part of bucket and endpoint names.
+const MAX_STACK_NAME: usize = 20;
+
+/// A stack name made from an account's name: lowercase letters, digits and single hyphens, starting
+/// with a letter, at most 20 characters (`Team Alpha (ML)` -> `team-alpha-ml`); `account-<id>`
+/// when the name has nothing usable.
+pub fn stack_name_for(account_name: &str, account_id: &str) -> String {
+    let mut name = String::new();
+    for c in account_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if name.is_empty() && c.is_ascii_digit() {
+                continue;
+            }
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    name.truncate(MAX_STACK_NAME);
+    let name = name.trim_end_matches('-').to_string();
+    if name.is_empty() {
+        format!("account-{account_id}")
+    } else {
+        name
+    }
+}
+
+/// Whether `name` can name a target stack (it becomes part of bucket and endpoint names).
+fn valid_stack_name(name: &str) -> bool {
+    (1..=MAX_STACK_NAME).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl OrganizationTargets {
+    /// The role assumed in member account `account_id`.
+    pub fn role_arn(&self, account_id: &str) -> String {
+        format!("arn:aws:iam::{account_id}:role/{}", self.role_name)
+    }
+
+    /// The target of one account of the unit: the template, the account's overrides, a stack named
+    /// after the account.
+    pub fn target(&self, account: &OrganizationAccount) -> TargetConfig {
+        let template = &self.template;
+        let changes = self.overrides.get(&account.id).cloned().unwrap_or_default();
+        TargetConfig {
+            name: changes
+                .name
+                .unwrap_or_else(|| stack_name_for(&account.name, &account.id)),
+            account: AccountConfig {
+                account_id: account.id.clone(),
+                assume_role: Some(self.role_arn(&account.id)),
+                profile: None,
+            },
+            network: changes.network.unwrap_or_else(|| template.network.clone()),
+            instance_type: changes.instance_type.unwrap_or_else(|| template.instance_type.clone()),
+            instance_count: changes.instance_count.unwrap_or(template.instance_count),
+            requires_approval: changes.requires_approval.unwrap_or(template.requires_approval),
+            smoke_test: changes.smoke_test.unwrap_or(template.smoke_test),
+        }
+    }
+
+    /// Checks what can be checked before the unit's accounts are known.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let unit = serde_json::Value::String(self.organizational_unit.clone());
+        if let Err(reason) = palisade::kit::validate::organizational_unit_id(&unit) {
+            return Err(invalid("targets.organizationalUnit", reason));
+        }
+        if let Some(account) = &self.management_account {
+            account.validate("targets.managementAccount")?;
+        }
+        let role_ok = !self.role_name.is_empty()
+            && self.role_name.len() <= 64
+            && self
+                .role_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !role_ok {
+            return Err(invalid(
+                "targets.roleName",
+                format!(
+                    "`{}` is not an IAM role name; give the name of the role to assume in each account (`OrganizationAccountAccessRole`)",
+                    self.role_name
+                ),
+            ));
+        }
+        self.template.network.validate("targets.template.network")?;
+        if self.template.network.nat.is_some() {
+            return Err(invalid(
+                "targets.template.network.nat",
+                "target accounts stay internet-free; remove `nat`",
+            ));
+        }
+        for (id, changes) in &self.overrides {
+            let field = format!("targets.overrides.{id}");
+            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(invalid(
+                    field,
+                    format!("`{id}` is not a 12-digit AWS account id; overrides are keyed by account id"),
+                ));
+            }
+            if let Some(name) = &changes.name {
+                if !valid_stack_name(name) || name == "dev" {
+                    return Err(invalid(
+                        format!("{field}.name"),
+                        format!("`{name}` cannot name a target stack; use 1-{MAX_STACK_NAME} lowercase letters, digits or hyphens, starting with a letter, other than `dev`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The interface endpoints a private SageMaker network needs by default: every service Studio in
 /// VpcOnly mode needs (the list PAL-NET-05 requires), S3 going through the gateway endpoint.
 pub fn default_interface_endpoints() -> Vec<String> {
@@ -245,6 +504,7 @@ impl Config {
                 target("staging", "222222222222", 1, 1),
                 target("prod", "333333333333", 2, 2),
             ],
+            organization: None,
         }
     }
 
@@ -300,23 +560,15 @@ impl Config {
                 ),
             ));
         }
+        if let Some(organization) = &self.organization {
+            organization.validate()?;
+        }
         let mut accounts = vec![("dev".to_string(), &self.dev.account)];
         accounts.extend(self.targets.iter().map(|t| (format!("targets.{}", t.name), &t.account)));
         let mut seen = BTreeSet::new();
         for (field, account) in &accounts {
-            if account.assume_role.is_some() && account.profile.is_some() {
-                return Err(invalid(
-                    format!("{field}.account"),
-                    "give either `assumeRole` or `profile`, not both",
-                ));
-            }
+            account.validate(&format!("{field}.account"))?;
             let id = &account.account_id;
-            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
-                return Err(invalid(
-                    format!("{field}.account.accountId"),
-                    format!("`{id}` is not a 12-digit AWS account id"),
-                ));
-            }
             if !seen.insert(id.clone()) {
                 return Err(invalid(
                     format!("{field}.account.accountId"),
@@ -329,6 +581,15 @@ impl Config {
         for target in &self.targets {
             let field = format!("targets.{}", target.name);
             if target.name == "dev" || !names.insert(target.name.clone()) {
+                if let Some(organization) = &self.organization {
+                    return Err(invalid(
+                        format!("targets.overrides.{}.name", target.account.account_id),
+                        format!(
+                            "account {} of {} would be stack `{}`, which another account's stack (or dev) already is; give it its own `name` in `overrides`",
+                            target.account.account_id, organization.organizational_unit, target.name
+                        ),
+                    ));
+                }
                 return Err(invalid(
                     format!("{field}.name"),
                     "each target needs its own name, other than `dev`",
@@ -356,6 +617,24 @@ impl Config {
         format!("{}-models", self.environment)
     }
 
+    /// This configuration with the targets of its organizational unit, whose ACTIVE accounts are
+    /// `accounts` (ordered as given), checked as a whole. Without an organizational unit, itself.
+    pub fn with_organization_accounts(mut self, accounts: &[OrganizationAccount]) -> Result<Self, ConfigError> {
+        if let Some(organization) = &self.organization {
+            self.targets = accounts.iter().map(|a| organization.target(a)).collect();
+            self.validate()?;
+        }
+        Ok(self)
+    }
+
+    /// The account that lists the organizational unit's accounts (`managementAccount`, else dev's).
+    pub fn management_account(&self) -> Account {
+        match self.organization.as_ref().and_then(|o| o.management_account.as_ref()) {
+            Some(account) => self.account("organization", account),
+            None => self.dev_account(),
+        }
+    }
+
     /// The dev account as the SDK reaches it.
     pub fn dev_account(&self) -> Account {
         self.account("dev", &self.dev.account)
@@ -377,6 +656,22 @@ impl Config {
             account = account.endpoint(endpoint);
         }
         account
+    }
+}
+
+impl AccountConfig {
+    fn validate(&self, field: &str) -> Result<(), ConfigError> {
+        if self.assume_role.is_some() && self.profile.is_some() {
+            return Err(invalid(field, "give either `assumeRole` or `profile`, not both"));
+        }
+        let id = &self.account_id;
+        if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid(
+                format!("{field}.accountId"),
+                format!("`{id}` is not a 12-digit AWS account id"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -452,6 +747,158 @@ mod tests {
             error.starts_with("configuration `dev.network.subnets[0].cidr`: invalid type"),
             "{error}"
         );
+    }
+
+    /// An organizational-unit configuration: the example's dev, the unit's targets.
+    fn organization_json() -> serde_json::Value {
+        let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("environment.example.json"))
+            .expect("example");
+        let mut json: serde_json::Value = serde_json::from_str(&example).expect("JSON");
+        json["targets"] = serde_json::json!({
+            "organizationalUnit": "ou-ab12-cd34ef56",
+            "managementAccount": {"accountId": "999999999999", "profile": "org-admin"},
+            "template": {
+                "network": {
+                    "vpcCidr": "10.40.0.0/16",
+                    "subnets": [{"cidr": "10.40.1.0/24", "zone": "a"}, {"cidr": "10.40.2.0/24", "zone": "b"}]
+                },
+                "instanceCount": 1,
+                "requiresApproval": false
+            },
+            "overrides": {
+                "333333333333": {"name": "prod", "instanceCount": 3, "requiresApproval": true}
+            }
+        });
+        json
+    }
+
+    fn member(id: &str, name: &str) -> OrganizationAccount {
+        OrganizationAccount {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{id}@example.com"),
+        }
+    }
+
+    #[test]
+    fn targets_can_be_an_organizational_unit_resolved_per_account() {
+        let config = Config::from_json(&organization_json().to_string()).expect("parses");
+        config.validate().expect("valid before its accounts are known");
+        assert!(config.targets.is_empty());
+        let organization = config.organization.clone().expect("an organizational unit");
+        assert_eq!(organization.organizational_unit, "ou-ab12-cd34ef56");
+        assert_eq!(organization.role_name, "OrganizationAccountAccessRole");
+        let management = config.management_account();
+        assert_eq!(
+            (management.name.as_str(), management.account_id.as_str()),
+            ("organization", "999999999999")
+        );
+
+        let resolved = config
+            .with_organization_accounts(&[
+                member("222222222222", "ML Staging (EU)"),
+                member("333333333333", "ml-production"),
+                member("444444444444", "42"),
+            ])
+            .expect("resolves");
+        let names: Vec<&str> = resolved.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ml-staging-eu", "prod", "account-444444444444"]);
+        let staging = &resolved.targets[0];
+        assert_eq!(
+            staging.account.assume_role.as_deref(),
+            Some("arn:aws:iam::222222222222:role/OrganizationAccountAccessRole")
+        );
+        assert_eq!(staging.network.vpc_cidr, "10.40.0.0/16");
+        assert_eq!((staging.instance_count, staging.requires_approval), (1, false));
+        let prod = &resolved.targets[1];
+        assert_eq!((prod.instance_count, prod.requires_approval), (3, true));
+        assert_eq!(resolved.target_account(prod).account_id, "333333333333");
+
+        // Without `managementAccount`, dev's account lists the unit.
+        let mut json = organization_json();
+        json["targets"]
+            .as_object_mut()
+            .expect("object")
+            .remove("managementAccount");
+        let config = Config::from_json(&json.to_string()).expect("parses");
+        assert_eq!(config.management_account().account_id, "111111111111");
+    }
+
+    #[test]
+    fn organizational_unit_mistakes_name_the_field_and_the_fix() {
+        let mut json = organization_json();
+        json["targets"]["template"]["instanceCnt"] = 2.into();
+        let error = Config::from_json(&json.to_string())
+            .expect_err("unknown field")
+            .to_string();
+        assert!(
+            error.starts_with("configuration `targets.template.instanceCnt`: unknown field `instanceCnt`"),
+            "{error}"
+        );
+
+        let mut json = organization_json();
+        json["targets"]["overrides"]["333333333333"]["instanceCount"] = "three".into();
+        let error = Config::from_json(&json.to_string())
+            .expect_err("wrong type")
+            .to_string();
+        assert!(
+            error.starts_with("configuration `targets.overrides.333333333333.instanceCount`: invalid type"),
+            "{error}"
+        );
+
+        let mut json = organization_json();
+        json["targets"]["organizationalUnit"] = "ou-1".into();
+        let config = Config::from_json(&json.to_string()).expect("parses");
+        let error = config.validate().expect_err("bad unit id").to_string();
+        assert!(
+            error.starts_with("configuration `targets.organizationalUnit`: \"ou-1\" is not an organizational unit id"),
+            "{error}"
+        );
+
+        let mut json = organization_json();
+        json["targets"]["overrides"]["3333"] = serde_json::json!({"name": "x"});
+        let error = Config::from_json(&json.to_string())
+            .expect("parses")
+            .validate()
+            .expect_err("bad account id")
+            .to_string();
+        assert!(error.contains("`targets.overrides.3333`"), "{error}");
+
+        let mut json = organization_json();
+        json["targets"] = 7.into();
+        let error = Config::from_json(&json.to_string())
+            .expect_err("neither form")
+            .to_string();
+        assert!(
+            error.contains("`targets`") && error.contains("a list of targets, or an organizational unit"),
+            "{error}"
+        );
+
+        // Two accounts named alike would share a stack: the fix is an override.
+        let config = Config::from_json(&organization_json().to_string()).expect("parses");
+        let error = config
+            .with_organization_accounts(&[member("222222222222", "Team A"), member("555555555555", "team-a")])
+            .expect_err("same stack name")
+            .to_string();
+        assert!(
+            error.starts_with("configuration `targets.overrides.555555555555.name`: account 555555555555 of ou-ab12-cd34ef56 would be stack `team-a`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stack_names_come_from_account_names() {
+        assert_eq!(stack_name_for("ML Staging (EU)", "1"), "ml-staging-eu");
+        assert_eq!(stack_name_for("--Prod--", "1"), "prod");
+        assert_eq!(stack_name_for("2024 analytics", "1"), "analytics");
+        assert_eq!(
+            stack_name_for("a very long account name indeed", "1"),
+            "a-very-long-account"
+        );
+        assert_eq!(stack_name_for("???", "123456789012"), "account-123456789012");
+        for name in ["ml-staging-eu", "a-very-long-account", "account-123456789012"] {
+            assert!(valid_stack_name(name), "{name}");
+        }
     }
 
     #[test]

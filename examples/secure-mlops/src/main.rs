@@ -20,6 +20,7 @@ use palisade::cli::{
     ApplyArgs, Command, CompletionsArgs, DestroyArgs, GlobalArgs, GraphArgs, ImportArgs, PreviewArgs, RefreshArgs,
 };
 use palisade::{Account, Hosts, StateStore};
+use secure_mlops::organization::{self, Retired};
 use secure_mlops::promote::{self, Options, PromoteError};
 use secure_mlops::{declare, Config};
 
@@ -168,6 +169,31 @@ fn report(config: &Config, error: &PromoteError) {
 async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: StateStore) -> ExitCode {
     let mut stdout = std::io::stdout();
     let mut hosts = Hosts::default();
+    // Every command works on the same targets: an organizational unit's are looked up first.
+    let config = match organization::resolve(config, &hosts).await {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(error = %error, "resolving the targets failed");
+            eprintln!("error: {error}");
+            hosts.stop().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    // Stacks no longer declared whose resources still exist: named, with how to retire them; one
+    // that `--stack` names is declared again, empty, so that `destroy --stack` deletes what it holds.
+    let retired = match organization::retired(&config, &store) {
+        Ok(retired) => retired,
+        Err(error) => {
+            eprintln!("error: {error}");
+            hosts.stop().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let (selected, unselected): (Vec<Retired>, Vec<Retired>) =
+        retired.into_iter().partition(|r| global.stacks.contains(&r.stack));
+    for retired in &unselected {
+        eprintln!("note: {}", retired.note(&config));
+    }
     let code = match command.standard() {
         Err(deploy) => {
             let options = Options {
@@ -188,7 +214,13 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
                 Err(error) => Err(error),
             };
             match declared {
-                Ok(environment) => {
+                Ok(mut environment) => {
+                    for retired in &selected {
+                        match retired.stack(&config) {
+                            Some(stack) => environment.stacks.push(stack),
+                            None => eprintln!("note: {}", retired.note(&config)),
+                        }
+                    }
                     palisade::cli::execute::<Cli>(&global, command, environment.stacks, store, &mut stdout).await
                 }
                 Err(error) => {
