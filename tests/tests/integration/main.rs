@@ -9,6 +9,7 @@ mod crash;
 mod deploy;
 mod engine;
 mod network;
+mod organization;
 mod pulumi_yaml;
 mod read_truth;
 mod schema;
