@@ -22,7 +22,9 @@ const STATEMENT_KEYS: [&str; 10] = [
 /// The policy document in `value`, parsed if it is a JSON string.
 pub fn parse(value: &Json) -> Result<Json, String> {
     match value {
-        Json::String(text) => serde_json::from_str(text).map_err(|e| format!("the policy is not valid JSON: {e}")),
+        Json::String(text) => serde_json::from_str(text).map_err(|e| {
+            format!("the policy is not valid JSON ({e}); give a policy document, as an object or its JSON text")
+        }),
         other => Ok(other.clone()),
     }
 }
@@ -75,6 +77,9 @@ fn validate_statement(statement: &Json) -> Result<(), String> {
         if !STATEMENT_KEYS.contains(&key.as_str()) {
             return Err(format!("unknown statement key `{key}`"));
         }
+    }
+    if fields.get("Sid").is_some_and(|sid| !sid.is_string()) {
+        return Err("`Sid` must be a string, e.g. \"ReadReleases\"".into());
     }
     match fields.get("Effect").and_then(Json::as_str) {
         Some("Allow" | "Deny") => {}
@@ -299,6 +304,10 @@ mod tests {
             (
                 json!({"Statement": [{"Effect": "Allow", "Action": "*", "Condition": {"Bool": "x"}}]}),
                 "`Condition.Bool`",
+            ),
+            (
+                json!({"Statement": [{"Sid": 7, "Effect": "Allow", "Action": "*"}]}),
+                "Statement[0]: `Sid` must be a string",
             ),
         ];
         for (policy, expected) in cases {

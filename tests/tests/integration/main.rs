@@ -3,6 +3,7 @@
 
 mod adoption;
 mod analyzer;
+mod bad_inputs;
 mod cli;
 mod conformance;
 mod crash;

@@ -34,7 +34,7 @@ use tonic::transport::Channel;
 
 /// Every provider package of the workspace: each provider crate that builds a
 /// `pulumi-resource-<package>` plugin.
-fn packages() -> Vec<String> {
+pub(super) fn packages() -> Vec<String> {
     let providers = workspace_root().join("providers");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&providers).expect("providers/ is readable") {
@@ -56,7 +56,7 @@ fn packages() -> Vec<String> {
 /// The sample programs: the reference environment as `preview` declares it, the same in NAT mode
 /// (internet and NAT gateways), and what the reference environment does not declare: a flow log on
 /// a VPC and a key with an alias.
-fn sample_stacks() -> Vec<Stack> {
+pub(super) fn sample_stacks() -> Vec<Stack> {
     let mut stacks = declare(&Config::local(), &Release::Registered)
         .expect("the reference environment declares")
         .stacks;
@@ -199,15 +199,18 @@ fn plausible_output(of: &Declared, stack: &Stack, checked: Option<&PropertyMap>,
 }
 
 /// One sample resource: its declaration, its resolved inputs, and the stack it belongs to.
-struct Sample {
-    declared: Declared,
-    stack: usize,
-    inputs: PropertyMap,
+pub(super) struct Sample {
+    pub(super) declared: Declared,
+    pub(super) stack: usize,
+    pub(super) inputs: PropertyMap,
 }
 
 /// Every declared resource with its references replaced by plausible outputs of what they refer
 /// to; referenced resources are resolved first, so that their checked names flow into ARNs.
-async fn samples(stacks: &[Stack], plugins: &mut BTreeMap<String, ResourceProviderClient<Channel>>) -> Vec<Sample> {
+pub(super) async fn samples(
+    stacks: &[Stack],
+    plugins: &mut BTreeMap<String, ResourceProviderClient<Channel>>,
+) -> Vec<Sample> {
     let mut by_urn: BTreeMap<String, (usize, &Declared)> = BTreeMap::new();
     for (i, stack) in stacks.iter().enumerate() {
         for declared in &stack.resources {
