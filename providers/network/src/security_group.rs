@@ -24,10 +24,10 @@ pub struct SecurityGroupRule {
     /// `tcp`, `udp`, `icmp`, `icmpv6`, or `-1` (also `all`) for every protocol.
     #[property(validate = protocol)]
     pub protocol: String,
-    /// First port (ICMP type for ICMP). Ignored for `-1`. Default 0.
+    /// First port (ICMP type for ICMP). 0 (or left out) for `-1`, which admits every port. Default 0.
     #[serde(default)]
     pub from_port: i32,
-    /// Last port (ICMP code for ICMP). Ignored for `-1`. Default 0.
+    /// Last port (ICMP code for ICMP). 0 (or left out) for `-1`, which admits every port. Default 0.
     #[serde(default)]
     pub to_port: i32,
     /// IPv4 ranges the rule admits, e.g. `10.0.0.0/16`.
@@ -133,6 +133,20 @@ impl ResourceType for SecurityGroup {
                             at(".toPort"),
                             format!("`toPort` {} is below `fromPort` {}", rule.to_port, rule.from_port),
                         ));
+                    }
+                } else if protocol == "-1" {
+                    // AWS would ignore the range and open every port: a reader of the program or
+                    // the preview would believe otherwise.
+                    for (field, port) in [(".fromPort", rule.from_port), (".toPort", rule.to_port)] {
+                        if port != 0 {
+                            failures.push(CheckFailure::new(
+                                at(field),
+                                format!(
+                                    "protocol `-1` admits every port, so a port ({port}) would be ignored; \
+                                     leave the ports out (or 0), or choose `tcp` or `udp` for a range"
+                                ),
+                            ));
+                        }
                     }
                 }
             }
@@ -622,7 +636,10 @@ mod tests {
             description: "d".into(),
             vpc_id: "vpc-1".into(),
             ingress: vec![rule("tcp", 443, 443, &[]), rule("tcp", 500, 400, &["10.0.0.0/16"])],
-            egress: vec![rule("udp", 0, 70000, &["10.0.0.0/16"])],
+            egress: vec![
+                rule("udp", 0, 70000, &["10.0.0.0/16"]),
+                rule("-1", 0, 443, &["10.0.0.0/16"]),
+            ],
             tags: BTreeMap::new(),
         };
         let failures: Vec<String> = SecurityGroup::validate(&args).iter().map(ToString::to_string).collect();
@@ -632,6 +649,8 @@ mod tests {
                 "ingress[0]: the rule admits nothing; give `cidrBlocks`, `securityGroupIds`, `prefixListIds` or `self: true`",
                 "ingress[1].toPort: `toPort` 400 is below `fromPort` 500",
                 "egress[0].fromPort: ports are 0 to 65535",
+                "egress[1].toPort: protocol `-1` admits every port, so a port (443) would be ignored; \
+                 leave the ports out (or 0), or choose `tcp` or `udp` for a range",
             ]
         );
     }
