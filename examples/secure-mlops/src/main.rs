@@ -19,8 +19,9 @@ use clap::{Args, Parser, Subcommand};
 use palisade::cli::{
     ApplyArgs, Command, CompletionsArgs, DestroyArgs, GlobalArgs, GraphArgs, ImportArgs, PreviewArgs, RefreshArgs,
 };
+use palisade::engine::EngineError;
 use palisade::{Account, Hosts, StateStore};
-use secure_mlops::organization::{self, Retired};
+use secure_mlops::organization::{self, OrganizationError, Retired};
 use secure_mlops::promote::{self, Options, PromoteError};
 use secure_mlops::{declare, Config};
 
@@ -170,11 +171,20 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
     let mut stdout = std::io::stdout();
     let mut hosts = Hosts::default();
     // Every command works on the same targets: an organizational unit's are looked up first.
+    let management = config.management_account();
     let config = match organization::resolve(config, &hosts).await {
         Ok(config) => config,
         Err(error) => {
             tracing::error!(error = %error, "resolving the targets failed");
-            eprintln!("error: {error}");
+            let text = match error {
+                // Said as every provider failure is: which account, what failed, what to do.
+                OrganizationError::Lookup { unit, source, .. } => format!(
+                    "configuration `targets.organizationalUnit`: listing the accounts of {unit}: {}",
+                    palisade::cli::explain(&EngineError::from(source), &[(management.name.as_str(), &management)])
+                ),
+                other => other.to_string(),
+            };
+            eprintln!("error: {text}");
             hosts.stop().await;
             return ExitCode::FAILURE;
         }

@@ -161,8 +161,19 @@ fn configuration(unit: &str) -> Json {
     })
 }
 
-/// `secure-mlops ARGS --config CONFIG` against the emulator, with state in `home`.
+/// `secure-mlops ARGS --config CONFIG` against the emulator, with state in `home`; it must succeed.
 fn secure_mlops(emulator: &Emulator, home: &Path, config: &Path, args: &[&str]) -> Output {
+    let output = run(emulator, home, config, args);
+    assert!(
+        output.status.success(),
+        "secure-mlops {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn run(emulator: &Emulator, home: &Path, config: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(program("secure-mlops"));
     command
         .args(args)
@@ -175,14 +186,7 @@ fn secure_mlops(emulator: &Emulator, home: &Path, config: &Path, args: &[&str]) 
         .env("PALISADE_ENDPOINT", emulator.endpoint())
         .envs(emulator.plugin_env())
         .stdin(Stdio::null());
-    let output = command.output().expect("secure-mlops runs");
-    assert!(
-        output.status.success(),
-        "secure-mlops {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    command.output().expect("secure-mlops runs")
 }
 
 /// The preview's changes: per stack, each changed resource (`type::name`) and its operation.
@@ -240,6 +244,21 @@ async fn targets_follow_an_organizational_unit_as_accounts_join_and_leave() {
     let beta = organization.join("team-beta").await;
     let gamma = organization.join("team-gamma").await;
     let config = home.join("environment.json");
+
+    // A unit the organization does not have: refused before anything is planned, naming the
+    // property and what to check.
+    std::fs::write(&config, configuration("ou-zzzz-zzzzzzzz").to_string()).expect("config");
+    let refused = run(&emulator, &home, &config, &["preview"]);
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{error}");
+    assert!(
+        error.contains("configuration `targets.organizationalUnit`: listing the accounts of ou-zzzz-zzzzzzzz")
+            && error.contains(
+                "organizationalUnitId: the organization has no organizational unit `ou-zzzz-zzzzzzzz`; check the id"
+            ),
+        "{error}"
+    );
+
     std::fs::write(&config, configuration(&organization.unit).to_string()).expect("config");
 
     let deployed = secure_mlops(&emulator, &home, &config, &["deploy", "--yes", "--approve-prod"]);
