@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::BTreeMap;
@@ -224,37 +226,47 @@ impl Plugin {
 /// How many plugin processes may stay alive once their work is done (`PALISADE_MAX_PLUGINS`).
 const MAX_IDLE_PLUGINS: usize = 24;
 
+/// A provider process's key: the account's name and the provider package.
+type Key = (String, String);
+
+/// A running, configured plugin.
+#[derive(Debug)]
+struct Live {
+    plugin: Plugin,
+    client: ProviderClient,
+}
+
+/// Where the plugin of one key lives: empty until started, and again once stopped. Its lock is held
+/// while the plugin starts or stops, so that one key never has two processes, while other keys'
+/// plugins start at the same time.
+type Slot = Arc<tokio::sync::Mutex<Option<Live>>>;
+
 /// Provider processes: one per provider package per account (one per provider configuration, as
-/// the Pulumi protocol expects), started and configured on first use. The engine says when it is
-/// done with one; while more than a few are alive, those it is done with are stopped, so a run over
-/// a hundred accounts holds a bounded number of processes. One that is needed again is restarted.
+/// the Pulumi protocol expects), started and configured on first use; plugins of different accounts
+/// start concurrently. The engine says when it is done with one; while more than a few are alive,
+/// those it is done with are stopped, so a run over a hundred accounts holds a bounded number of
+/// processes. One that is needed again is restarted.
 #[derive(Debug, Default)]
 pub struct Hosts {
-    plugins: Mutex<BTreeMap<(String, String), Plugin>>,
-    connected: Mutex<BTreeMap<(String, String), ProviderClient>>,
+    slots: std::sync::Mutex<BTreeMap<Key, Slot>>,
+    connected: Mutex<BTreeMap<Key, ProviderClient>>,
     /// Plugins the engine is done with, oldest first.
-    idle: Mutex<Vec<(String, String)>>,
+    idle: std::sync::Mutex<Vec<Key>>,
     env: Vec<(String, String)>,
     /// The most plugins kept alive while idle ones could be stopped; 0 means the default.
     max_live: usize,
+    /// How many plugin processes are alive.
+    live: AtomicUsize,
     /// How many plugin processes were started, in all.
-    started: std::sync::atomic::AtomicUsize,
+    started: AtomicUsize,
     /// The most plugin processes alive at once.
-    peak: std::sync::atomic::AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl Hosts {
     /// Hosts whose plugins get `env` on top of this process's environment.
     pub fn with_env(env: Vec<(String, String)>) -> Self {
-        let max_live = std::env::var("PALISADE_MAX_PLUGINS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(MAX_IDLE_PLUGINS);
-        Self {
-            env,
-            max_live,
-            ..Self::default()
-        }
+        Self { env, ..Self::default() }
     }
 
     /// Keeps at most `max_live` plugin processes alive while some are idle (at least one).
@@ -263,37 +275,73 @@ impl Hosts {
         self
     }
 
+    /// The most plugin processes kept alive while some are idle: as set by [`Hosts::max_live`], else
+    /// `PALISADE_MAX_PLUGINS`, else 24.
+    pub fn live_limit(&self) -> usize {
+        if self.max_live > 0 {
+            return self.max_live;
+        }
+        std::env::var("PALISADE_MAX_PLUGINS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(MAX_IDLE_PLUGINS)
+            .max(1)
+    }
+
     /// How many plugin processes were started so far, and the most alive at once.
     pub fn process_counts(&self) -> (usize, usize) {
-        use std::sync::atomic::Ordering::Relaxed;
         (self.started.load(Relaxed), self.peak.load(Relaxed))
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Key>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The engine is done with `package` in the account named `account` for now. If more plugins
     /// are alive than allowed, the longest idle ones are stopped.
     pub async fn done_with(&self, account: &str, package: &str) {
         let key = (account.to_string(), package.to_string());
-        let mut plugins = self.plugins.lock().await;
-        if !plugins.contains_key(&key) {
+        if !self.slots().contains_key(&key) {
             return;
         }
-        let mut idle = self.idle.lock().await;
-        if !idle.contains(&key) {
-            idle.push(key);
+        {
+            let mut idle = self.idle();
+            if !idle.contains(&key) {
+                idle.push(key);
+            }
         }
-        let limit = if self.max_live > 0 {
-            self.max_live
-        } else {
-            std::env::var("PALISADE_MAX_PLUGINS")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(MAX_IDLE_PLUGINS)
-                .max(1)
-        };
-        while plugins.len() > limit && !idle.is_empty() {
-            let oldest = idle.remove(0);
-            if let Some(plugin) = plugins.remove(&oldest) {
-                plugin.stop().await;
+        self.trim(self.live_limit()).await;
+    }
+
+    /// Stops the longest idle plugins while more than `keep` are alive.
+    async fn trim(&self, keep: usize) {
+        while self.live.load(Relaxed) > keep {
+            // The oldest idle plugin no one is starting or using right now. A caller of `client`
+            // takes its key off the idle list before it waits for the slot, so a plugin taken here
+            // is one nobody has been handed since it went idle.
+            let taken = {
+                let slots = self.slots();
+                let mut idle = self.idle();
+                let found = idle.iter().position(|k| {
+                    slots
+                        .get(k)
+                        .is_some_and(|slot| slot.try_lock().is_ok_and(|live| live.is_some()))
+                });
+                found.and_then(|i| {
+                    let key = idle.remove(i);
+                    slots.get(&key).and_then(|slot| slot.clone().try_lock_owned().ok())
+                })
+            };
+            let Some(mut slot) = taken else {
+                break;
+            };
+            if let Some(live) = slot.take() {
+                self.live.fetch_sub(1, Relaxed);
+                live.plugin.stop().await;
             }
         }
     }
@@ -313,25 +361,41 @@ impl Hosts {
         if let Some(client) = self.connected.lock().await.get(&key) {
             return Ok(client.clone());
         }
-        let mut plugins = self.plugins.lock().await;
-        self.idle.lock().await.retain(|k| *k != key);
-        if let Some(plugin) = plugins.get(&key) {
-            return Ok(ProviderClient::new(plugin.client()));
+        let slot = {
+            let mut slots = self.slots();
+            self.idle().retain(|k| *k != key);
+            slots.entry(key).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(live) = slot.as_ref() {
+            return Ok(live.client.clone());
         }
-        let plugin = Plugin::start(&find_plugin(package)?, &self.env).await?;
-        let client = ProviderClient::new(plugin.client());
-        client
-            .configure(
-                &format!("{package} for account {}", account.name),
-                &account.provider_config(),
-            )
-            .await?;
-        plugins.insert(key, plugin);
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            self.started.fetch_add(1, Relaxed);
-            self.peak.fetch_max(plugins.len(), Relaxed);
-        }
+        // Counted as alive from here, so that plugins starting at the same time make room for each
+        // other: idle ones go before the new one comes.
+        self.live.fetch_add(1, Relaxed);
+        self.trim(self.live_limit()).await;
+        let started = async {
+            let plugin = Plugin::start(&find_plugin(package)?, &self.env).await?;
+            let client = ProviderClient::new(plugin.client());
+            client
+                .configure(
+                    &format!("{package} for account {}", account.name),
+                    &account.provider_config(),
+                )
+                .await?;
+            Ok::<_, HostError>(Live { plugin, client })
+        };
+        let started = match started.await {
+            Ok(started) => started,
+            Err(error) => {
+                self.live.fetch_sub(1, Relaxed);
+                return Err(error);
+            }
+        };
+        let client = started.client.clone();
+        *slot = Some(started);
+        self.started.fetch_add(1, Relaxed);
+        self.peak.fetch_max(self.live.load(Relaxed), Relaxed);
         Ok(client)
     }
 
@@ -363,8 +427,11 @@ impl Hosts {
 
     /// Stops every provider process.
     pub async fn stop(self) {
-        for (_, plugin) in self.plugins.into_inner() {
-            plugin.stop().await;
+        let slots = self.slots.into_inner().unwrap_or_else(|p| p.into_inner());
+        for (_, slot) in slots {
+            if let Some(live) = slot.lock().await.take() {
+                live.plugin.stop().await;
+            }
         }
     }
 }

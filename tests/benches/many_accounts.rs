@@ -1,11 +1,13 @@
-//! Benchmark: the reference environment with dev and N target accounts (22 resources each) on the
+//! Benchmark: the reference environment with dev and N target accounts (25 resources each) on the
 //! local emulator: preview from empty state, deploy, a preview with nothing to change, the peak
 //! memory of the program and all its plugin processes, and the plugin processes (started in all,
 //! most alive at once). Targets for N = 100 (2,229 resources): preview from empty <= 3 s, no-change
 //! preview <= 2 s, peak memory <= 1.5 GiB, a bounded number of live plugin processes.
 //!
-//! Run with `scripts/bench`; `PALISADE_TARGETS=5,20,100` picks N, `PALISADE_DEPLOY_UP_TO=20` the
-//! largest N also deployed (a deploy of 100 accounts takes minutes on the emulator).
+//! Run with `scripts/bench`; `PALISADE_TARGETS=5,20,100` picks N (one N alone: `PALISADE_TARGETS=100`),
+//! `PALISADE_DEPLOY_UP_TO=20` the largest N also deployed (a deploy of 100 accounts takes minutes on
+//! the emulator), `PALISADE_PARALLEL` the engine's operations at once (default 16; 1 plans one
+//! resource at a time), `PALISADE_MAX_PLUGINS` the live plugin limit (default 24).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -107,6 +109,10 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20);
+    let parallel: usize = std::env::var("PALISADE_PARALLEL")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(16);
     println!(
         "{:>7} {:>9} {:>12} {:>9} {:>12} {:>12} {:>17}",
         "targets", "resources", "preview s", "deploy s", "no-change s", "peak MiB", "plugins (peak)"
@@ -123,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         let release = promote::find_release(&config, &hosts)
             .await
             .map_err(anyhow::Error::msg)?;
-        let engine = Engine::new(declare(&config, &release)?.stacks, store.clone());
+        let engine = Engine::new(declare(&config, &release)?.stacks, store.clone()).parallel(parallel);
         let started = Instant::now();
         let plan = engine.plan(&hosts, false).await?;
         let preview = started.elapsed().as_secs_f64();

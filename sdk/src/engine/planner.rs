@@ -2,11 +2,14 @@
 //! state, in dependency order; whatever the state holds and nothing declares any more is deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use palisade_provider_kit::resource::CheckFailure;
 use palisade_provider_kit::value::PropertyMap;
 
-use super::{dependency_order, seed, Engine, EngineError};
+use super::{dependency_order, seed, Engine, EngineError, Ordered};
 use crate::guardrails;
 use crate::host::Hosts;
 use crate::plan::{Operation, Plan, StackInfo, Step};
@@ -69,12 +72,8 @@ impl Engine {
                 .collect()
         };
         let order = dependency_order(&declared, &outside)?;
-        // Where each account's provider is used for the last time: after it, its plugin may stop.
-        let mut last_use: HashMap<(&str, &str), usize> = HashMap::new();
-        for (i, (stack, declared, _)) in order.iter().enumerate() {
-            last_use.insert((stack.account.name.as_str(), declared.package), i);
-        }
-        for (i, (stack, declared, dependencies)) in order.into_iter().enumerate() {
+        // A reference into a stack that is not selected needs that stack's state to hold it.
+        for (_, declared, _) in &order {
             if let Some(missing) = crate::reference::referenced_urns(&declared.inputs)
                 .into_iter()
                 .find(|u| outside.contains(u) && !planned.contains_key(u))
@@ -91,19 +90,8 @@ impl Engine {
                     stack: owner,
                 });
             }
-            let state = &states[&stack.name];
-            let old = state.get(&declared.urn).cloned();
-            let lookup = |urn: &str, property: &str| planned.get(urn).and_then(|o| o.get(property).cloned());
-            let resolved = resolve(&declared.inputs, &lookup);
-            let client = hosts.client(&stack.account, declared.package).await?;
-            let (step, outputs) = plan_declared(&client, stack, declared, dependencies, old, resolved).await?;
-            planned.insert(step.urn.clone(), outputs);
-            plan.steps.push(step);
-            if last_use.get(&(stack.account.name.as_str(), declared.package)) == Some(&i) {
-                hosts.done_with(&stack.account.name, declared.package).await;
-            }
         }
-
+        plan.steps = self.plan_in_order(hosts, &order, &states, planned).await?;
         // Whatever the state holds and no declaration names any more is deleted, dependants first.
         let declared_urns: BTreeSet<&str> = plan.steps.iter().map(|s| s.urn.as_str()).collect();
         let gone: Vec<(String, ResourceState)> = states
@@ -123,6 +111,132 @@ impl Engine {
         }
         plan.findings = guardrails::check(&plan, &self.stacks);
         Ok(plan)
+    }
+
+    /// Plans the declared resources of `order` (a dependency order): up to `parallel` at once,
+    /// each as soon as what it refers to is planned, the earliest in `order` first, so that one
+    /// account's work is finished before the next one's starts as far as the graph allows. A
+    /// resource of an account whose provider is not in use waits while the hosts' limit of live
+    /// plugins is reached (unless nothing else runs); a provider is handed back to the hosts once
+    /// its last resource is planned. The steps come back in `order`, whatever order they finished
+    /// in: every step depends only on the outputs of what it refers to.
+    async fn plan_in_order(
+        &self,
+        hosts: &Hosts,
+        order: &[Ordered<'_>],
+        states: &BTreeMap<String, StackState>,
+        mut planned: HashMap<String, PropertyMap>,
+    ) -> Result<Vec<Step>, EngineError> {
+        type Key<'k> = (&'k str, &'k str);
+        let key_of = |i: usize| -> Key<'_> { (order[i].0.account.name.as_str(), order[i].1.package) };
+        let position: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, (_, d, _))| (d.urn.as_str(), i))
+            .collect();
+        let mut waiting_for = vec![0usize; order.len()];
+        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+        for (i, (_, _, dependencies)) in order.iter().enumerate() {
+            for dependency in dependencies {
+                if let Some(&at) = position.get(dependency.as_str()) {
+                    dependants[at].push(i);
+                    waiting_for[i] += 1;
+                }
+            }
+        }
+        // Resources still to plan per account and provider: at zero, its plugin may stop.
+        let mut remaining: HashMap<Key<'_>, usize> = HashMap::new();
+        for i in 0..order.len() {
+            *remaining.entry(key_of(i)).or_default() += 1;
+        }
+        let limit = hosts.live_limit();
+        let mut in_use: BTreeSet<Key<'_>> = BTreeSet::new();
+        let mut ready: BTreeSet<usize> = (0..order.len()).filter(|&i| waiting_for[i] == 0).collect();
+        let mut steps: Vec<Option<Step>> = (0..order.len()).map(|_| None).collect();
+        // The resources being planned, polled together on this task (they borrow the hosts and the
+        // declarations): their plugins start, and their calls run, concurrently.
+        let mut running: Vec<Planning<'_>> = Vec::new();
+        // The failure of the earliest resource in `order` that failed; nothing new starts after one.
+        let mut failed: Option<(usize, EngineError)> = None;
+        loop {
+            if failed.is_none() {
+                let mut launch = Vec::new();
+                for &i in &ready {
+                    if running.len() + launch.len() >= self.parallel {
+                        break;
+                    }
+                    let key = key_of(i);
+                    let idle = running.is_empty() && launch.is_empty();
+                    if in_use.contains(&key) || in_use.len() < limit || idle {
+                        in_use.insert(key);
+                        launch.push(i);
+                    }
+                }
+                for i in launch {
+                    ready.remove(&i);
+                    let (stack, declared, dependencies) = &order[i];
+                    let old = states[&stack.name].get(&declared.urn).cloned();
+                    let lookup = |urn: &str, property: &str| planned.get(urn).and_then(|o| o.get(property).cloned());
+                    let resolved = resolve(&declared.inputs, &lookup);
+                    running.push(Box::pin(async move {
+                        let planned = async {
+                            let client = hosts.client(&stack.account, declared.package).await?;
+                            plan_declared(&client, &stack.name, declared, dependencies.clone(), old, resolved).await
+                        };
+                        (i, planned.await)
+                    }));
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            let (i, result) = std::future::poll_fn(|cx| {
+                let done = running
+                    .iter_mut()
+                    .enumerate()
+                    .find_map(|(at, planning)| match planning.as_mut().poll(cx) {
+                        Poll::Ready(result) => Some((at, result)),
+                        Poll::Pending => None,
+                    });
+                match done {
+                    Some((at, result)) => {
+                        drop(running.swap_remove(at));
+                        Poll::Ready(result)
+                    }
+                    None => Poll::Pending,
+                }
+            })
+            .await;
+            match result {
+                Ok((step, outputs)) => {
+                    planned.insert(step.urn.clone(), outputs);
+                    steps[i] = Some(step);
+                    for &dependant in &dependants[i] {
+                        waiting_for[dependant] -= 1;
+                        if waiting_for[dependant] == 0 {
+                            ready.insert(dependant);
+                        }
+                    }
+                    let key = key_of(i);
+                    if let Some(left) = remaining.get_mut(&key) {
+                        *left -= 1;
+                        if *left == 0 {
+                            in_use.remove(&key);
+                            hosts.done_with(key.0, key.1).await;
+                        }
+                    }
+                }
+                Err(error) => {
+                    if failed.as_ref().is_none_or(|(at, _)| i < *at) {
+                        failed = Some((i, error));
+                    }
+                }
+            }
+        }
+        if let Some((_, error)) = failed {
+            return Err(error);
+        }
+        Ok(steps.into_iter().flatten().collect())
     }
 
     /// Settles what the journal says an earlier, interrupted run was doing. A create that may have
@@ -202,11 +316,14 @@ impl Engine {
     }
 }
 
+/// One resource being planned: its position in the order, and its step and outputs.
+type Planning<'a> = Pin<Box<dyn Future<Output = (usize, Result<(Step, PropertyMap), EngineError>)> + Send + 'a>>;
+
 /// Plans one declared resource against its state: Check, then Diff (or a previewed Create).
 /// Returns the step and the outputs dependants see (unknown where not yet known).
 async fn plan_declared(
     client: &ProviderClient,
-    stack: &Stack,
+    stack: &str,
     declared: &Declared,
     dependencies: Vec<String>,
     old: Option<ResourceState>,
@@ -220,7 +337,7 @@ async fn plan_declared(
     let olds = old.as_ref().map(ResourceState::input_map).unwrap_or_default();
     let checked = client.check(of, &olds, &resolved, seed(&declared.urn, "")).await?;
     let mut step = Step {
-        stack: stack.name.clone(),
+        stack: stack.to_string(),
         urn: declared.urn.clone(),
         token: declared.token.clone(),
         name: declared.name.clone(),

@@ -9,6 +9,7 @@ mod conformance;
 mod crash;
 mod deploy;
 mod engine;
+mod many_accounts;
 mod network;
 mod organization;
 mod pulumi_yaml;
