@@ -902,6 +902,21 @@ mod tests {
     }
 
     #[test]
+    fn the_organization_example_file_parses_and_resolves() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("environment.organization.example.json");
+        let config = Config::from_file(&path).expect("example parses");
+        let resolved = config
+            .with_organization_accounts(&[member("222222222222", "ML Staging"), member("333333333333", "ML Prod")])
+            .expect("resolves");
+        let stages: Vec<(&str, i32, bool, bool)> = resolved
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.instance_count, t.requires_approval, t.smoke_test))
+            .collect();
+        assert_eq!(stages, [("staging", 1, false, true), ("ml-prod", 2, true, false)]);
+    }
+
+    #[test]
     fn the_example_file_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("environment.example.json");
         let config = Config::from_file(&path).expect("example parses");
