@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use palisade::guardrails::{Severity, RULES};
+use palisade::kit::config::ProviderConfig;
 use palisade::kit::value::{decode_optional, PropertyMap, PropertyValue};
 use palisade_proto::pulumirpc::{
     AnalyzeDiagnostic, AnalyzeRequest, AnalyzeResponse, AnalyzeStackRequest, AnalyzerHandshakeRequest,
@@ -59,7 +60,7 @@ fn place(provider: Option<&AnalyzerProviderResource>) -> (Option<String>, Option
         Some(PropertyValue::String(s)) if !s.is_empty() => Some(s),
         _ => None,
     };
-    (text("accountId"), text("region"))
+    (text(ProviderConfig::ACCOUNT_ID), text(ProviderConfig::REGION))
 }
 
 fn name_of(name: &str, urn: &str) -> String {
@@ -87,16 +88,16 @@ impl From<&AnalyzerResource> for AnalyzedResource {
 
 impl From<&AnalyzeRequest> for AnalyzedResource {
     fn from(r: &AnalyzeRequest) -> Self {
-        let (account_id, region) = place(r.provider.as_ref());
-        Self {
+        // The resource as AnalyzeStack shows it, less the dependencies Analyze is not told.
+        let resource = AnalyzerResource {
+            r#type: r.r#type.clone(),
+            properties: r.properties.clone(),
             urn: r.urn.clone(),
-            token: r.r#type.clone(),
-            name: name_of(&r.name, &r.urn),
-            properties: decode_optional(r.properties.as_ref()),
-            dependencies: Vec::new(),
-            account_id,
-            region,
-        }
+            name: r.name.clone(),
+            provider: r.provider.clone(),
+            ..Default::default()
+        };
+        Self::from(&resource)
     }
 }
 

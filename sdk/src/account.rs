@@ -1,6 +1,8 @@
 //! Accounts: where a stack's resources live and how Palisade reaches them.
 
-use serde_json::{json, Value as Json};
+use palisade_provider_kit::config::{AssumeRole, ProviderConfig};
+use palisade_provider_kit::value::{map_from_serde, map_to_json};
+use serde_json::Value as Json;
 
 /// How Palisade obtains credentials for an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,28 +68,41 @@ impl Account {
         self
     }
 
-    /// The provider configuration (`Configure` args) for this account.
+    /// The kit's typed provider configuration for this account: what every provider plugin of its
+    /// stacks is configured with.
+    pub fn configuration(&self) -> ProviderConfig {
+        let (profile, assume_role) = match &self.access {
+            Access::Ambient => (None, None),
+            Access::Profile(profile) => (Some(profile.clone()), None),
+            Access::AssumeRole { role_arn, external_id } => (
+                None,
+                Some(AssumeRole {
+                    role_arn: role_arn.clone(),
+                    external_id: external_id.clone(),
+                    session_name: Some(format!("palisade-{}", self.name)),
+                }),
+            ),
+        };
+        ProviderConfig {
+            region: Some(self.region.clone()),
+            account_id: Some(self.account_id.clone()),
+            endpoint: self.endpoint.clone(),
+            profile,
+            assume_role,
+        }
+    }
+
+    /// [`Self::configuration`] as `Configure` args: JSON, settings left unset left out.
     pub fn provider_config(&self) -> Json {
-        let mut config = json!({"region": self.region, "accountId": self.account_id});
-        if let Some(endpoint) = &self.endpoint {
-            config["endpoint"] = endpoint.as_str().into();
-        }
-        match &self.access {
-            Access::Ambient => {}
-            Access::Profile(profile) => config["profile"] = profile.as_str().into(),
-            Access::AssumeRole { role_arn, external_id } => {
-                config["assumeRole"] = json!({"roleArn": role_arn, "sessionName": format!("palisade-{}", self.name)});
-                if let Some(external_id) = external_id {
-                    config["assumeRole"]["externalId"] = external_id.as_str().into();
-                }
-            }
-        }
-        config
+        let typed = serde_json::to_value(self.configuration()).unwrap_or_default();
+        map_to_json(&map_from_serde(&typed)).unwrap_or_default()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -104,5 +119,18 @@ mod tests {
                 "assumeRole": {"roleArn": "arn:aws:iam::222222222222:role/deployer", "sessionName": "palisade-staging", "externalId": "x-1"},
             })
         );
+    }
+
+    #[test]
+    fn a_provider_reads_back_the_configuration_the_account_gives() {
+        let accounts = [
+            Account::new("dev", "111111111111", "eu-west-1"),
+            Account::new("ops", "333333333333", "us-east-1").profile("ops"),
+            Account::new("prod", "444444444444", "eu-west-1").assume_role("arn:aws:iam::444444444444:role/d", None),
+        ];
+        for account in accounts {
+            let read: ProviderConfig = serde_json::from_value(account.provider_config()).expect("a provider reads it");
+            assert_eq!(read, account.configuration(), "{}", account.name);
+        }
     }
 }

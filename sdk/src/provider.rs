@@ -25,9 +25,19 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// The provider's message.
+    pub fn message(&self) -> &str {
+        self.status.message()
+    }
+
+    /// The provider's status code.
+    pub fn code(&self) -> tonic::Code {
+        self.status.code()
+    }
+
     /// Whether the provider answered that what was asked for does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status.code() == tonic::Code::NotFound
+        self.code() == tonic::Code::NotFound
     }
 }
 
@@ -56,6 +66,8 @@ pub struct Checked {
 pub struct Diffed {
     /// Changed properties and how.
     pub detailed: BTreeMap<String, DiffKind>,
+    /// The properties the provider named as changed, with or without saying how.
+    pub properties: Vec<String>,
     /// Properties whose change forces a replacement.
     pub replaces: Vec<String>,
     /// The old resource must go before the new one is made.
@@ -86,6 +98,8 @@ pub struct Live {
 #[derive(Debug, Clone)]
 pub struct ProviderClient {
     inner: ResourceProviderClient<Channel>,
+    /// What Create, Update and Delete give the provider, in seconds (zero: the provider's default).
+    timeout: f64,
 }
 
 fn kind(kind: i32) -> DiffKind {
@@ -103,7 +117,16 @@ fn kind(kind: i32) -> DiffKind {
 impl ProviderClient {
     /// Wraps a connected gRPC client.
     pub fn new(inner: ResourceProviderClient<Channel>) -> Self {
-        Self { inner }
+        Self { inner, timeout: 0.0 }
+    }
+
+    /// This client, giving the provider `timeout` for each Create, Update and Delete (how long it
+    /// may wait for the cloud, e.g. for what still depends on a resource being deleted).
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        Self {
+            timeout: timeout.as_secs_f64(),
+            ..self
+        }
     }
 
     /// The raw gRPC client, for protocol tests.
@@ -196,6 +219,7 @@ impl ProviderClient {
         Ok(Diffed {
             changed: diff.changes == rpc::diff_response::DiffChanges::DiffSome as i32 || !detailed.is_empty(),
             detailed,
+            properties: diff.diffs,
             replaces: diff.replaces,
             delete_before_replace: diff.delete_before_replace,
         })
@@ -213,6 +237,7 @@ impl ProviderClient {
                 preview,
                 name: of.name.to_string(),
                 r#type: of.token.to_string(),
+                timeout: self.timeout,
                 ..Default::default()
             })
             .await
@@ -275,6 +300,7 @@ impl ProviderClient {
                 old_inputs: Some(encode_struct(old_inputs)),
                 name: of.name.to_string(),
                 r#type: of.token.to_string(),
+                timeout: self.timeout,
                 ..Default::default()
             })
             .await
@@ -304,6 +330,7 @@ impl ProviderClient {
                 old_inputs: Some(encode_struct(inputs)),
                 name: of.name.to_string(),
                 r#type: of.token.to_string(),
+                timeout: self.timeout,
                 ..Default::default()
             })
             .await

@@ -209,14 +209,11 @@ impl Emulator {
     /// Provider configuration (`Configure` args) for `account`: the default account directly, any
     /// other by assuming a role in it.
     pub fn account_config(&self, account: &str) -> Json {
-        let mut config = json!({"region": REGION, "endpoint": self.endpoint(), "accountId": account});
+        let mut reached = palisade::Account::new("tests", account, REGION).endpoint(self.endpoint());
         if account != DEFAULT_ACCOUNT {
-            config["assumeRole"] = json!({
-                "roleArn": format!("arn:aws:iam::{account}:role/palisade-deployment"),
-                "sessionName": "palisade-tests",
-            });
+            reached = reached.assume_role(format!("arn:aws:iam::{account}:role/palisade-deployment"), None);
         }
-        config
+        reached.provider_config()
     }
 }
 
@@ -270,23 +267,27 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
 
 pub mod crash;
 
-/// A provider plugin started for tests, with one call per lifecycle step (plain JSON in and out).
+/// A provider plugin started for tests, spoken to through the engine's typed client
+/// ([`palisade::provider::ProviderClient`]), with the tests' naming of URNs and tokens, plain JSON
+/// in, and a panic where a test never expects a failure.
 pub mod provider {
+    use std::time::Duration;
+
     use palisade::host::Plugin;
-    use palisade_proto::prost_types::Struct;
-    use palisade_proto::pulumirpc as rpc;
-    use palisade_proto::ResourceProviderClient;
-    use palisade_provider_kit::value::{decode_struct, encode_struct, map_from_json, map_to_json};
+    use palisade::provider::{CallError, Diffed, ProviderClient, Subject};
+    use palisade_provider_kit::value::{map_from_json, map_to_json, PropertyMap};
     use serde_json::Value as Json;
-    use tonic::transport::Channel;
 
     use super::{plugin_path, Emulator};
+
+    /// How long Create, Update and Delete may wait for the cloud, unless a test says otherwise.
+    const TIMEOUT: Duration = Duration::from_secs(120);
 
     /// A configured provider plugin for one account.
     #[derive(Debug)]
     pub struct TestProvider {
         plugin: Plugin,
-        client: ResourceProviderClient<Channel>,
+        client: ProviderClient,
         package: String,
         stack: String,
     }
@@ -298,12 +299,14 @@ pub mod provider {
         pub urn: String,
         /// Its type token.
         pub token: String,
+        /// Its logical name.
+        pub name: String,
         /// Its physical id.
         pub id: String,
-        /// Its checked inputs (wire form, secrets kept).
-        pub inputs: Struct,
-        /// Its outputs (wire form, secrets kept).
-        pub outputs: Struct,
+        /// Its checked inputs (secrets kept).
+        pub inputs: PropertyMap,
+        /// Its outputs (secrets kept).
+        pub outputs: PropertyMap,
     }
 
     impl Live {
@@ -311,33 +314,19 @@ pub mod provider {
         pub fn outputs_json(&self) -> Json {
             plain(&self.outputs)
         }
-    }
 
-    /// A struct as plain JSON (secrets revealed); panics on unknowns, which tests never expect here.
-    pub fn plain(value: &Struct) -> Json {
-        map_to_json(&decode_struct(value)).expect("known values")
-    }
-
-    fn wire(json: &Json) -> Struct {
-        encode_struct(&map_from_json(json))
-    }
-
-    /// The changes a Diff reported: property → kind name, plus whether it replaces.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Changes {
-        /// Property → `ADD`, `UPDATE`, `DELETE_REPLACE`, ...
-        pub detailed: std::collections::BTreeMap<String, String>,
-        /// Properties forcing replacement.
-        pub replaces: Vec<String>,
-        /// Delete the old one before creating the new.
-        pub delete_before_replace: bool,
-    }
-
-    impl Changes {
-        /// Whether nothing changed.
-        pub fn is_empty(&self) -> bool {
-            self.detailed.is_empty()
+        fn subject(&self) -> Subject<'_> {
+            Subject {
+                urn: &self.urn,
+                name: &self.name,
+                token: &self.token,
+            }
         }
+    }
+
+    /// Properties as plain JSON (secrets revealed); panics on unknowns, which tests never expect here.
+    pub fn plain(value: &PropertyMap) -> Json {
+        map_to_json(value).expect("known values")
     }
 
     impl TestProvider {
@@ -346,13 +335,9 @@ pub mod provider {
             let plugin = Plugin::start(&plugin_path(package).expect("plugin built"), &emulator.plugin_env())
                 .await
                 .expect("plugin starts");
-            let mut client = plugin.client();
+            let client = ProviderClient::new(plugin.client()).with_timeout(TIMEOUT);
             client
-                .configure(rpc::ConfigureRequest {
-                    args: Some(wire(&emulator.account_config(account))),
-                    accept_secrets: true,
-                    ..Default::default()
-                })
+                .configure(package, &emulator.account_config(account))
                 .await
                 .expect("configure");
             Self {
@@ -377,33 +362,42 @@ pub mod provider {
             )
         }
 
-        /// Check; `Err` holds `property: reason` for each failure.
+        /// Check with auto-names drawn from the name; `Err` holds `property: reason` for each failure.
         pub async fn check(
             &self,
             resource: &str,
             name: &str,
-            olds: Option<&Struct>,
+            olds: Option<&PropertyMap>,
             news: &Json,
-        ) -> Result<Struct, Vec<String>> {
-            let response = self
-                .client
-                .clone()
-                .check(rpc::CheckRequest {
-                    urn: self.urn(resource, name),
-                    olds: olds.cloned(),
-                    news: Some(wire(news)),
-                    random_seed: name.as_bytes().to_vec(),
-                    name: name.to_string(),
-                    r#type: self.token(resource),
-                    ..Default::default()
-                })
+        ) -> Result<PropertyMap, Vec<String>> {
+            self.check_seeded(resource, name, olds, news, name.as_bytes().to_vec())
                 .await
-                .expect("check call")
-                .into_inner();
-            if response.failures.is_empty() {
-                Ok(response.inputs.unwrap_or_default())
+        }
+
+        /// Check with auto-names drawn from `seed` (the engine gives a replacement a fresh one).
+        pub async fn check_seeded(
+            &self,
+            resource: &str,
+            name: &str,
+            olds: Option<&PropertyMap>,
+            news: &Json,
+            seed: Vec<u8>,
+        ) -> Result<PropertyMap, Vec<String>> {
+            let (urn, token) = (self.urn(resource, name), self.token(resource));
+            let of = Subject {
+                urn: &urn,
+                name,
+                token: &token,
+            };
+            let checked = self
+                .client
+                .check(of, olds.unwrap_or(&PropertyMap::new()), &map_from_json(news), seed)
+                .await
+                .expect("check call");
+            if checked.failures.is_empty() {
+                Ok(checked.inputs)
             } else {
-                Err(response
+                Err(checked
                     .failures
                     .into_iter()
                     .map(|f| format!("{}: {}", f.property, f.reason))
@@ -412,92 +406,51 @@ pub mod provider {
         }
 
         /// Check then Create.
-        pub async fn create(&self, resource: &str, name: &str, news: &Json) -> Result<Live, tonic::Status> {
+        pub async fn create(&self, resource: &str, name: &str, news: &Json) -> Result<Live, CallError> {
             let inputs = self
                 .check(resource, name, None, news)
                 .await
                 .unwrap_or_else(|f| panic!("check failed: {f:?}"));
-            let urn = self.urn(resource, name);
-            let created = self
-                .client
-                .clone()
-                .create(rpc::CreateRequest {
-                    urn: urn.clone(),
-                    properties: Some(inputs.clone()),
-                    timeout: 120.0,
-                    name: name.to_string(),
-                    r#type: self.token(resource),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            Ok(Live {
-                urn,
+            self.create_checked(resource, name, inputs).await
+        }
+
+        /// Create from inputs Check gave.
+        pub async fn create_checked(&self, resource: &str, name: &str, inputs: PropertyMap) -> Result<Live, CallError> {
+            let mut live = Live {
+                urn: self.urn(resource, name),
                 token: self.token(resource),
-                id: created.id,
-                inputs,
-                outputs: created.properties.unwrap_or_default(),
-            })
+                name: name.to_string(),
+                id: String::new(),
+                inputs: PropertyMap::new(),
+                outputs: PropertyMap::new(),
+            };
+            let created = self.client.create(live.subject(), &inputs, false).await?;
+            live.id = created.id;
+            live.inputs = inputs;
+            live.outputs = created.outputs;
+            Ok(live)
         }
 
         /// Read; `None` when gone. Returns (outputs, inputs).
-        pub async fn read(&self, live: &Live) -> Option<(Struct, Struct)> {
+        pub async fn read(&self, live: &Live) -> Option<(PropertyMap, PropertyMap)> {
             let read = self
                 .client
-                .clone()
-                .read(rpc::ReadRequest {
-                    id: live.id.clone(),
-                    urn: live.urn.clone(),
-                    properties: Some(live.outputs.clone()),
-                    inputs: Some(live.inputs.clone()),
-                    r#type: live.token.clone(),
-                    ..Default::default()
-                })
+                .read(live.subject(), &live.id, &live.outputs, &live.inputs)
                 .await
-                .expect("read")
-                .into_inner();
-            (!read.id.is_empty()).then(|| (read.properties.unwrap_or_default(), read.inputs.unwrap_or_default()))
+                .expect("read");
+            (!read.id.is_empty()).then_some((read.outputs, read.inputs))
         }
 
         /// Diff of `news` (already checked) against `old_inputs`.
-        pub async fn diff(&self, live: &Live, old_inputs: &Struct, news: &Struct) -> Changes {
-            use rpc::property_diff::Kind;
-            let response = self
-                .client
-                .clone()
-                .diff(rpc::DiffRequest {
-                    id: live.id.clone(),
-                    urn: live.urn.clone(),
-                    olds: Some(live.outputs.clone()),
-                    news: Some(news.clone()),
-                    old_inputs: Some(old_inputs.clone()),
-                    r#type: live.token.clone(),
-                    ..Default::default()
-                })
+        pub async fn diff(&self, live: &Live, old_inputs: &PropertyMap, news: &PropertyMap) -> Diffed {
+            self.client
+                .diff(live.subject(), &live.id, &live.outputs, old_inputs, news)
                 .await
                 .expect("diff")
-                .into_inner();
-            let detailed = response
-                .detailed_diff
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        Kind::try_from(v.kind)
-                            .map(|k| k.as_str_name().to_string())
-                            .unwrap_or_default(),
-                    )
-                })
-                .collect();
-            Changes {
-                detailed,
-                replaces: response.replaces,
-                delete_before_replace: response.delete_before_replace,
-            }
         }
 
         /// Check the new declaration against the live resource's inputs, then Diff.
-        pub async fn plan(&self, live: &Live, resource: &str, name: &str, news: &Json) -> (Struct, Changes) {
+        pub async fn plan(&self, live: &Live, resource: &str, name: &str, news: &Json) -> (PropertyMap, Diffed) {
             let checked = self
                 .check(resource, name, Some(&live.inputs), news)
                 .await
@@ -507,73 +460,38 @@ pub mod provider {
         }
 
         /// Update `live` to `news` (checked inputs); returns the new state.
-        pub async fn update(&self, live: &Live, news: Struct) -> Result<Live, tonic::Status> {
+        pub async fn update(&self, live: &Live, news: PropertyMap) -> Result<Live, CallError> {
             let updated = self
                 .client
-                .clone()
-                .update(rpc::UpdateRequest {
-                    id: live.id.clone(),
-                    urn: live.urn.clone(),
-                    olds: Some(live.outputs.clone()),
-                    news: Some(news.clone()),
-                    old_inputs: Some(live.inputs.clone()),
-                    timeout: 120.0,
-                    r#type: live.token.clone(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
+                .update(live.subject(), &live.id, &live.outputs, &live.inputs, &news)
+                .await?;
             Ok(Live {
                 inputs: news,
-                outputs: updated.properties.unwrap_or_default(),
+                outputs: updated.outputs,
                 ..live.clone()
             })
         }
 
         /// Delete.
-        pub async fn delete(&self, live: &Live) -> Result<(), tonic::Status> {
-            self.delete_within(live, 120.0).await
+        pub async fn delete(&self, live: &Live) -> Result<(), CallError> {
+            self.delete_within(live, TIMEOUT.as_secs_f64()).await
         }
 
         /// Delete, giving the provider `seconds` (e.g. to wait for what still depends on it).
-        pub async fn delete_within(&self, live: &Live, seconds: f64) -> Result<(), tonic::Status> {
-            self.client
-                .clone()
-                .delete(rpc::DeleteRequest {
-                    id: live.id.clone(),
-                    urn: live.urn.clone(),
-                    properties: Some(live.outputs.clone()),
-                    timeout: seconds,
-                    r#type: live.token.clone(),
-                    ..Default::default()
-                })
+        pub async fn delete_within(&self, live: &Live, seconds: f64) -> Result<(), CallError> {
+            let client = self.client.clone().with_timeout(Duration::from_secs_f64(seconds));
+            client
+                .delete(live.subject(), &live.id, &live.outputs, &live.inputs)
                 .await
-                .map(|_| ())
         }
 
-        /// Invoke of function `name` of this package; `Err` holds the error status's message or each
-        /// `property: reason` failure.
+        /// Invoke of function `name` of this package; `Err` holds the error status's message (for a
+        /// refusal of the arguments, each `property: reason`).
         pub async fn invoke(&self, name: &str, args: &Json) -> Result<Json, String> {
-            let response = self
-                .client
-                .clone()
-                .invoke(rpc::InvokeRequest {
-                    tok: self.token(name),
-                    args: Some(wire(args)),
-                    ..Default::default()
-                })
+            self.client
+                .invoke(&self.package, &self.token(name), args)
                 .await
-                .map_err(|status| status.message().to_string())?
-                .into_inner();
-            if !response.failures.is_empty() {
-                return Err(response
-                    .failures
-                    .into_iter()
-                    .map(|f| format!("{}: {}", f.property, f.reason))
-                    .collect::<Vec<_>>()
-                    .join("; "));
-            }
-            Ok(plain(&response.r#return.unwrap_or_default()))
+                .map_err(|e| e.status.message().to_string())
         }
 
         /// Stops the plugin.

@@ -174,6 +174,7 @@ impl ResourceType for EndpointConfig {
 
 #[cfg(feature = "provider")]
 pub(crate) mod lifecycle {
+    use aws_sdk_sagemaker::operation::describe_endpoint_config::DescribeEndpointConfigOutput;
     use aws_sdk_sagemaker::types::{
         CaptureMode, CaptureOption, DataCaptureConfig, ProductionVariant as SmVariant, ProductionVariantInstanceType,
     };
@@ -293,29 +294,28 @@ pub(crate) mod lifecycle {
         weight.to_string().parse().unwrap_or(f64::from(weight))
     }
 
-    /// `[name]` when the configuration of that name is this URN's; a refusal when it is someone
-    /// else's.
-    async fn owned_config(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+    /// The configuration named `name`, as SageMaker describes it; `None` when there is none.
+    async fn describe(sm: &Client, name: &str) -> Result<Option<DescribeEndpointConfigOutput>> {
         let described = sm
             .describe_endpoint_config()
             .endpoint_config_name(name)
             .send()
             .await
             .map_err(|e| aws_error("DescribeEndpointConfig", e));
-        let arn = described
-            .or_gone()?
+        described.or_gone()
+    }
+
+    /// `[name]` when the configuration of that name is this URN's; a refusal when it is someone
+    /// else's.
+    async fn owned_config(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+        let arn = describe(sm, name)
+            .await?
             .and_then(|c| c.endpoint_config_arn().map(str::to_string));
         sagemaker::owned_by_name(sm, ctx, "endpoint configuration", "endpointConfigName", name, arn).await
     }
 
     async fn read(sm: &Client, name: &str) -> Result<Option<EndpointConfigState>> {
-        let described = sm
-            .describe_endpoint_config()
-            .endpoint_config_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeEndpointConfig", e));
-        let Some(config) = described.or_gone()? else {
+        let Some(config) = describe(sm, name).await? else {
             return Ok(None);
         };
         let production_variants = config

@@ -121,6 +121,7 @@ impl ResourceType for Model {
 
 #[cfg(feature = "provider")]
 mod lifecycle {
+    use aws_sdk_sagemaker::operation::describe_model::DescribeModelOutput;
     use aws_sdk_sagemaker::types::{ContainerDefinition, VpcConfig};
     use aws_sdk_sagemaker::Client;
     use palisade_provider_kit::prelude::*;
@@ -194,28 +195,29 @@ mod lifecycle {
         }
     }
 
-    /// `[name]` when the model of that name is this URN's; a refusal when it is someone else's.
-    async fn owned_model(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+    /// The model named `name`, as SageMaker describes it; `None` when there is none.
+    async fn describe(sm: &Client, name: &str) -> Result<Option<DescribeModelOutput>> {
         let described = sm
             .describe_model()
             .model_name(name)
             .send()
             .await
             .map_err(|e| aws_error("DescribeModel", e));
-        let arn = described.or_gone()?.and_then(|m| m.model_arn().map(str::to_string));
+        described.or_gone()
+    }
+
+    /// `[name]` when the model of that name is this URN's; a refusal when it is someone else's.
+    async fn owned_model(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
+        let arn = describe(sm, name)
+            .await?
+            .and_then(|m| m.model_arn().map(str::to_string));
         sagemaker::owned_by_name(sm, ctx, "model", "modelName", name, arn).await
     }
 
     /// The live model. `known` (the declared inputs) fills what the emulator may leave out of the
     /// description (network isolation); SageMaker itself describes it.
     async fn read(sm: &Client, name: &str, known: Option<&ModelArgs>) -> Result<Option<ModelState>> {
-        let described = sm
-            .describe_model()
-            .model_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeModel", e));
-        let Some(model) = described.or_gone()? else {
+        let Some(model) = describe(sm, name).await? else {
             return Ok(None);
         };
         let container = model.primary_container().or_else(|| model.containers().first());

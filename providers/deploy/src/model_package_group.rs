@@ -63,6 +63,7 @@ impl ResourceType for ModelPackageGroup {
 
 #[cfg(feature = "provider")]
 mod lifecycle {
+    use aws_sdk_sagemaker::operation::describe_model_package_group::DescribeModelPackageGroupOutput;
     use aws_sdk_sagemaker::Client;
     use palisade_provider_kit::policy;
     use palisade_provider_kit::prelude::*;
@@ -163,16 +164,21 @@ mod lifecycle {
         }
     }
 
-    /// The ARN of the group named `name`, if it exists.
-    async fn group_arn(sm: &Client, name: &str) -> Result<Option<String>> {
+    /// The group named `name`, as SageMaker describes it; `None` when there is none.
+    async fn describe(sm: &Client, name: &str) -> Result<Option<DescribeModelPackageGroupOutput>> {
         let described = sm
             .describe_model_package_group()
             .model_package_group_name(name)
             .send()
             .await
             .map_err(|e| aws_error("DescribeModelPackageGroup", e));
-        Ok(described
-            .or_gone()?
+        described.or_gone()
+    }
+
+    /// The ARN of the group named `name`, if it exists.
+    async fn group_arn(sm: &Client, name: &str) -> Result<Option<String>> {
+        Ok(describe(sm, name)
+            .await?
             .and_then(|g| g.model_package_group_arn().map(str::to_string)))
     }
 
@@ -193,13 +199,7 @@ mod lifecycle {
     }
 
     async fn read(sm: &Client, name: &str) -> Result<Option<ModelPackageGroupState>> {
-        let described = sm
-            .describe_model_package_group()
-            .model_package_group_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeModelPackageGroup", e));
-        let Some(group) = described.or_gone()? else {
+        let Some(group) = describe(sm, name).await? else {
             return Ok(None);
         };
         let arn = group.model_package_group_arn().unwrap_or_default().to_string();

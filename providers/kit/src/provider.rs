@@ -569,24 +569,19 @@ impl Provider {
     }
 
     pub(crate) fn resource_for(&self, token: &str) -> Result<&dyn DynResource> {
-        self.resources
-            .get(token)
-            .map(|r| r.as_ref())
-            .ok_or_else(|| ProviderError::UnknownType {
-                what: "resource type",
-                token: token.to_string(),
-                offered: self.resources.keys().cloned().collect::<Vec<_>>().join(", "),
-            })
+        offered(&self.resources, "resource type", token).map(|r| r.as_ref())
     }
 
     pub(crate) fn function_for(&self, token: &str) -> Result<&dyn DynFunction> {
-        self.functions
-            .get(token)
-            .map(|f| f.as_ref())
-            .ok_or_else(|| ProviderError::UnknownType {
-                what: "function",
-                token: token.to_string(),
-                offered: self.functions.keys().cloned().collect::<Vec<_>>().join(", "),
-            })
+        offered(&self.functions, "function", token).map(|f| f.as_ref())
     }
+}
+
+/// The entry of `token` among those the provider offers, or an error that lists them.
+fn offered<'a, T>(entries: &'a BTreeMap<String, T>, what: &'static str, token: &str) -> Result<&'a T> {
+    entries.get(token).ok_or_else(|| ProviderError::UnknownType {
+        what,
+        token: token.to_string(),
+        offered: entries.keys().cloned().collect::<Vec<_>>().join(", "),
+    })
 }

@@ -56,19 +56,26 @@ impl Waiter {
                     last_state: state,
                 });
             }
-            let pause = interval.min(self.deadline - now);
-            tokio::select! {
-                _ = self.cancel.cancelled() => {
-                    return Err(ProviderError::Cancelled { waiting_for: what.to_string() });
-                }
-                _ = tokio::time::sleep(pause) => {}
-            }
-            interval = (interval * 2).min(self.max_interval);
+            self.back_off(what, &mut interval, now).await?;
         }
     }
 }
 
 impl Waiter {
+    /// Sleeps `interval` (at most until the deadline) and doubles it up to the longest; a
+    /// cancellation ends the wait for `what`.
+    async fn back_off(&self, what: &str, interval: &mut Duration, now: Instant) -> Result<()> {
+        let pause = (*interval).min(self.deadline - now);
+        tokio::select! {
+            _ = self.cancel.cancelled() => {
+                return Err(ProviderError::Cancelled { waiting_for: what.to_string() });
+            }
+            _ = tokio::time::sleep(pause) => {}
+        }
+        *interval = (*interval * 2).min(self.max_interval);
+        Ok(())
+    }
+
     /// Runs `attempt` and repeats it, with backoff, while it fails because something else still
     /// depends on the resource (`DependencyViolation`, `ResourceInUse` on delete: on AWS, network
     /// interfaces outlive the endpoint or NAT gateway that made them for minutes). At the deadline
@@ -91,14 +98,7 @@ impl Waiter {
                 return Err(error);
             }
             tracing::info!(what, %error, "still in use; retrying");
-            let pause = interval.min(self.deadline - now);
-            tokio::select! {
-                _ = self.cancel.cancelled() => {
-                    return Err(ProviderError::Cancelled { waiting_for: what.to_string() });
-                }
-                _ = tokio::time::sleep(pause) => {}
-            }
-            interval = (interval * 2).min(self.max_interval);
+            self.back_off(what, &mut interval, now).await?;
         }
     }
 }

@@ -12,7 +12,11 @@
 //! - in the target, a deployment role trusts the source account and may pass the model execution
 //!   role.
 
+use palisade_deploy::{Model, ModelArgs, ModelPackage, ModelPackageArgs, ModelPackageState};
+use palisade_network::{VpcEndpoint, VpcEndpointArgs, VpcEndpointState};
+use palisade_provider_kit::ResourceType;
 use palisade_security::policy_document::Statement;
+use palisade_security::{Bucket, BucketArgs, BucketState, KmsKey, KmsKeyState, Role, RoleState};
 use serde_json::Value as Json;
 
 use super::data::{bucket_policies, key_policies};
@@ -25,7 +29,7 @@ use super::{Concern, Subject, Verdict};
 
 pub(super) fn release_readable(s: &Subject<'_>) -> Vec<Concern> {
     let model = s.resource;
-    if !model.is("Model") {
+    if !model.is(Model::NAME) {
         return Vec::new();
     }
     let artifacts = match artifacts(s.plan, model) {
@@ -60,11 +64,12 @@ struct Artifact<'v> {
 /// the plan, or the packages of the plan in the released package's group), or its own
 /// `modelDataUrl`'s.
 fn artifacts<'v>(plan: &'v PlanView<'v>, model: &Planned<'_>) -> Result<Vec<Artifact<'v>>, String> {
-    let (urls, released) = match plan.input(model, "modelPackageArn") {
+    const RELEASE: &str = ModelArgs::MODEL_PACKAGE_ARN;
+    let (urls, released) = match plan.input(model, RELEASE) {
         Input::Known(Json::String(arn)) => (package_urls(plan, model, &arn)?, true),
-        Input::Unknown => return Err("`modelPackageArn` is not known until apply".into()),
+        Input::Unknown => return Err(format!("`{RELEASE}` is not known until apply")),
         _ => {
-            let own = plan.input(model, "modelDataUrl");
+            let own = plan.input(model, ModelArgs::MODEL_DATA_URL);
             (own.as_str().map(str::to_string).into_iter().collect(), false)
         }
     };
@@ -73,9 +78,9 @@ fn artifacts<'v>(plan: &'v PlanView<'v>, model: &Planned<'_>) -> Result<Vec<Arti
         let Some((name, key)) = url.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) else {
             continue;
         };
-        match plan.named("Bucket", "bucket", name) {
+        match plan.named(Bucket::NAME, BucketArgs::BUCKET, name) {
             Some(bucket) if bucket.account_id() != model.account_id() => {
-                let object = format!("{}/{key}", plan.output(bucket.urn(), "arn"));
+                let object = format!("{}/{key}", plan.output(bucket.urn(), BucketState::ARN));
                 artifacts.push(Artifact { bucket, object });
             }
             Some(_) => {}
@@ -93,8 +98,12 @@ fn artifacts<'v>(plan: &'v PlanView<'v>, model: &Planned<'_>) -> Result<Vec<Arti
 
 /// The artifact URLs of model package `arn`, when it comes from another account.
 fn package_urls(plan: &PlanView<'_>, model: &Planned<'_>, arn: &str) -> Result<Vec<String>, String> {
-    let url = |package: &Planned<'_>| plan.input(package, "modelDataUrl").as_str().map(str::to_string);
-    if let Some(package) = plan.named("ModelPackage", "modelPackageArn", arn) {
+    let url = |package: &Planned<'_>| {
+        plan.input(package, ModelPackageArgs::MODEL_DATA_URL)
+            .as_str()
+            .map(str::to_string)
+    };
+    if let Some(package) = plan.named(ModelPackage::NAME, ModelPackageState::MODEL_PACKAGE_ARN, arn) {
         return Ok(url(package).into_iter().collect());
     }
     if !is_literal(arn) {
@@ -113,8 +122,10 @@ fn package_urls(plan: &PlanView<'_>, model: &Planned<'_>, arn: &str) -> Result<V
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default();
     let urls: Vec<String> = plan
-        .of_kind("ModelPackage")
-        .filter(|p| p.account_id() == *account && plan.output(p.urn(), "modelPackageGroupName") == group)
+        .of_kind(ModelPackage::NAME)
+        .filter(|p| {
+            p.account_id() == *account && plan.output(p.urn(), ModelPackageArgs::MODEL_PACKAGE_GROUP_NAME) == group
+        })
         .filter_map(url)
         .collect();
     if urls.is_empty() {
@@ -139,26 +150,26 @@ struct Proof<'v> {
 
 impl<'v> Proof<'v> {
     fn new(plan: &'v PlanView<'v>, model: &'v Planned<'v>, artifact: Artifact<'v>) -> Result<Self, String> {
-        let input = plan.input(model, "executionRoleArn");
+        let input = plan.input(model, ModelArgs::EXECUTION_ROLE_ARN);
         let role_arn = input.as_str().unwrap_or_default();
         let role = plan
-            .named("Role", "arn", role_arn)
+            .named(Role::NAME, RoleState::ARN, role_arn)
             .ok_or_else(|| format!("the model's execution role {role_arn} is declared in no stack of the plan"))?;
         let bucket = artifact.bucket;
-        let input = plan.input(bucket, "kmsKeyId");
+        let input = plan.input(bucket, BucketArgs::KMS_KEY_ID);
         let key_id = input.as_str().unwrap_or_default();
         let key = plan
-            .named("KmsKey", "arn", key_id)
-            .or_else(|| plan.named("KmsKey", "keyId", key_id))
+            .named(KmsKey::NAME, KmsKeyState::ARN, key_id)
+            .or_else(|| plan.named(KmsKey::NAME, KmsKeyState::KEY_ID, key_id))
             .ok_or_else(|| format!("the key of {} ({key_id}) is not a KmsKey of the plan", bucket.label()))?;
         Ok(Self {
             plan,
             model,
             role,
-            role_arn: plan.output(role.urn(), "arn"),
+            role_arn: plan.output(role.urn(), RoleState::ARN),
             bucket,
             key,
-            key_arn: plan.output(key.urn(), "arn"),
+            key_arn: plan.output(key.urn(), KmsKeyState::ARN),
             object: artifact.object,
         })
     }
@@ -193,11 +204,14 @@ impl<'v> Proof<'v> {
     fn target_endpoints(&self, service: &str, kind: &str) -> Vec<&'v Planned<'v>> {
         let suffix = format!(".{service}");
         self.plan
-            .in_stack(&self.model.step.stack, "VpcEndpoint")
-            .filter(|e| self.plan.input(e, "vpcEndpointType").as_str().unwrap_or("Interface") == kind)
+            .in_stack(&self.model.step.stack, VpcEndpoint::NAME)
+            .filter(|e| {
+                let of_type = self.plan.input(e, VpcEndpointArgs::VPC_ENDPOINT_TYPE);
+                of_type.as_str().unwrap_or("Interface") == kind
+            })
             .filter(|e| {
                 self.plan
-                    .input(e, "serviceName")
+                    .input(e, VpcEndpointArgs::SERVICE_NAME)
                     .as_str()
                     .is_some_and(|n| n.ends_with(&suffix))
             })
@@ -208,7 +222,7 @@ impl<'v> Proof<'v> {
     fn admits_any(&self, exempt: &[String], endpoints: &[&Planned<'_>]) -> bool {
         endpoints
             .iter()
-            .any(|e| exempt.contains(&self.plan.output(e.urn(), "vpcEndpointId")))
+            .any(|e| exempt.contains(&self.plan.output(e.urn(), VpcEndpointState::VPC_ENDPOINT_ID)))
     }
 
     /// Whether `statement` applies to the model execution role.
@@ -375,7 +389,7 @@ impl<'v> Proof<'v> {
     fn endpoint_policy(&self) -> Vec<Concern> {
         let mut concerns = Vec::new();
         for endpoint in self.target_endpoints("s3", "Gateway") {
-            let policy = self.plan.input(endpoint, "policy");
+            let policy = self.plan.input(endpoint, VpcEndpointArgs::POLICY);
             let statements = match &policy {
                 Input::Absent => continue,
                 Input::Unknown => {
@@ -406,7 +420,7 @@ impl<'v> Proof<'v> {
         let target = &self.model.step.stack;
         let mut trusted = None;
         let mut passing = None;
-        for role in self.plan.in_stack(target, "Role") {
+        for role in self.plan.in_stack(target, Role::NAME) {
             if role.urn() == self.role.urn() || trusts_service(self.plan, role, SAGEMAKER).unwrap_or(false) {
                 continue;
             }

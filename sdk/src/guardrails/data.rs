@@ -114,18 +114,24 @@ pub(super) fn bucket_policies<'v>(
     Ok(policies)
 }
 
+/// The subject's bucket policies when it is a bucket; otherwise the verdict (a pass for anything
+/// else, undecided when they cannot be read).
+fn subject_bucket_policies<'v>(s: &Subject<'v>) -> Result<Vec<(&'v Planned<'v>, Vec<Statement>)>, Verdict> {
+    if !s.resource.is(Bucket::NAME) {
+        return Err(Verdict::Pass);
+    }
+    bucket_policies(s.plan, s.resource).map_err(Verdict::Undecided)
+}
+
 /// Any object of `bucket`, as statements name objects.
 fn any_object(plan: &PlanView<'_>, bucket: &Planned<'_>) -> String {
     format!("{}/{ANY_OBJECT}", plan.output(bucket.urn(), BucketState::ARN))
 }
 
 pub(super) fn bucket_tls_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is(Bucket::NAME) {
-        return Verdict::Pass;
-    }
-    let policies = match bucket_policies(s.plan, s.resource) {
+    let policies = match subject_bucket_policies(s) {
         Ok(policies) => policies,
-        Err(reason) => return Verdict::Undecided(reason),
+        Err(verdict) => return verdict,
     };
     let object = any_object(s.plan, s.resource);
     let refuses_http = |statement: &Statement| {
@@ -151,12 +157,9 @@ fn is_vpc_endpoint(plan: &PlanView<'_>, endpoint: &str) -> bool {
 }
 
 pub(super) fn bucket_vpce_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is(Bucket::NAME) {
-        return Verdict::Pass;
-    }
-    let policies = match bucket_policies(s.plan, s.resource) {
+    let policies = match subject_bucket_policies(s) {
         Ok(policies) => policies,
-        Err(reason) => return Verdict::Undecided(reason),
+        Err(verdict) => return verdict,
     };
     let object = any_object(s.plan, s.resource);
     let deny = policies

@@ -1,6 +1,8 @@
 //! Identity rules: who may pass which role, and what SageMaker's execution roles may create.
 
+use palisade_provider_kit::ResourceType;
 use palisade_security::policy_document::{Effect, Statement, SAGEMAKER_VPC_ACTIONS};
+use palisade_security::{Role, RoleArgs, RoleState};
 
 use super::policy::{self, could_match_a_role, covers_action, has_wildcard, names_account, names_service};
 use super::view::{is_literal, Input, PlanView, Planned};
@@ -12,7 +14,7 @@ pub(super) const SAGEMAKER: &str = "sagemaker.amazonaws.com";
 /// The statements of a role's inline policies, each with its policy's name; or why they cannot be
 /// read.
 pub(super) fn inline_statements(plan: &PlanView<'_>, role: &Planned<'_>) -> Result<Vec<(String, Statement)>, String> {
-    match plan.input(role, "inlinePolicies") {
+    match plan.input(role, RoleArgs::INLINE_POLICIES) {
         Input::Known(serde_json::Value::Object(policies)) => Ok(policies
             .iter()
             .flat_map(|(name, document)| policy::parse(document).into_iter().map(move |s| (name.clone(), s)))
@@ -27,7 +29,7 @@ pub(super) fn inline_statements(plan: &PlanView<'_>, role: &Planned<'_>) -> Resu
 
 /// The statements of a role's trust policy, or why they cannot be read.
 fn trust_statements(plan: &PlanView<'_>, role: &Planned<'_>) -> Result<Vec<Statement>, String> {
-    match plan.input(role, "assumeRolePolicy") {
+    match plan.input(role, RoleArgs::ASSUME_ROLE_POLICY) {
         Input::Unknown => Err(format!("the trust policy of {} is not known until apply", role.label())),
         policy => Ok(policy::statements(&policy)),
     }
@@ -59,13 +61,19 @@ pub(super) fn pass_role_grants(plan: &PlanView<'_>, role: &Planned<'_>) -> Resul
         .collect())
 }
 
-pub(super) fn wildcard_pass_role(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Role") {
-        return Verdict::Pass;
+/// The subject's `iam:PassRole` grants when it is a role; otherwise the verdict (a pass for anything
+/// else, undecided when they cannot be read).
+fn subject_pass_role_grants(s: &Subject<'_>) -> Result<Vec<(String, Statement)>, Verdict> {
+    if !s.resource.is(Role::NAME) {
+        return Err(Verdict::Pass);
     }
-    let grants = match pass_role_grants(s.plan, s.resource) {
+    pass_role_grants(s.plan, s.resource).map_err(Verdict::Undecided)
+}
+
+pub(super) fn wildcard_pass_role(s: &Subject<'_>) -> Verdict {
+    let grants = match subject_pass_role_grants(s) {
         Ok(grants) => grants,
-        Err(reason) => return Verdict::Undecided(reason),
+        Err(verdict) => return verdict,
     };
     for (name, statement) in &grants {
         if statement.not_resource.is_some() {
@@ -82,7 +90,7 @@ pub(super) fn wildcard_pass_role(s: &Subject<'_>) -> Verdict {
 }
 
 pub(super) fn execution_role_vpc_only(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Role") {
+    if !s.resource.is(Role::NAME) {
         return Verdict::Pass;
     }
     match trusts_service(s.plan, s.resource, SAGEMAKER) {
@@ -118,12 +126,9 @@ pub(super) fn execution_role_vpc_only(s: &Subject<'_>) -> Verdict {
 }
 
 pub(super) fn pass_only_execution_roles(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("Role") {
-        return Verdict::Pass;
-    }
-    let grants = match pass_role_grants(s.plan, s.resource) {
+    let grants = match subject_pass_role_grants(s) {
         Ok(grants) => grants,
-        Err(reason) => return Verdict::Undecided(reason),
+        Err(verdict) => return verdict,
     };
     for (name, statement) in &grants {
         // Wildcards are PAL-IAM-01's; a literal ARN of no IAM role cannot name one.
@@ -133,7 +138,7 @@ pub(super) fn pass_only_execution_roles(s: &Subject<'_>) -> Verdict {
             .flatten()
             .filter(|r| !has_wildcard(r) && (!is_literal(r) || r.starts_with("arn:aws:iam::")));
         for passed in named {
-            match s.plan.named("Role", "arn", passed) {
+            match s.plan.named(Role::NAME, RoleState::ARN, passed) {
                 Some(role) => match trusts_service(s.plan, role, SAGEMAKER) {
                     Ok(true) => {}
                     Ok(false) => {

@@ -5,7 +5,15 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value as Json;
 
+use palisade_deploy::{Model, ModelArgs};
+use palisade_network::{
+    InternetGateway, NatGateway, Route, RouteTable, RouteTableArgs, SecurityGroup, SecurityGroupArgs,
+    SecurityGroupRule, SecurityGroupState, Subnet, SubnetArgs, Vpc, VpcArgs, VpcEndpoint, VpcEndpointArgs, VpcState,
+};
+use palisade_provider_kit::ResourceType;
 use palisade_security::policy_document::Effect;
+use palisade_security::{Bucket, BucketArgs};
+use palisade_studio::{DefaultUserSettings, Domain, DomainArgs, UserProfile, UserProfileArgs};
 
 use super::policy;
 use super::view::{is_literal, object, Input, PlanView, Planned};
@@ -16,23 +24,27 @@ pub(super) fn internet_route(s: &Subject<'_>) -> Verdict {
     if r.stack.internet_access {
         return Verdict::Pass;
     }
-    if r.is("InternetGateway") || r.is("NatGateway") {
+    if r.is(InternetGateway::NAME) || r.is(NatGateway::NAME) {
         return Verdict::Fail(format!(
             "stack `{}` is internet-free but declares a {}",
             r.stack.name, r.step.token
         ));
     }
-    if !r.is("RouteTable") {
+    if !r.is(RouteTable::NAME) {
         return Verdict::Pass;
     }
-    let routes = match s.plan.input(r, "routes") {
+    const ROUTES: &str = RouteTableArgs::ROUTES;
+    let routes = match s.plan.input(r, ROUTES) {
         Input::Known(Json::Array(routes)) => routes,
-        Input::Unknown => return Verdict::Undecided("its `routes` are not known until apply".into()),
+        Input::Unknown => return Verdict::Undecided(format!("its `{ROUTES}` are not known until apply")),
         _ => return Verdict::Pass,
     };
     for route in &routes {
-        if route.get("gatewayId").is_some() || route.get("natGatewayId").is_some() {
-            let destination = route.get("destinationCidrBlock").and_then(Json::as_str).unwrap_or("?");
+        if route.get(Route::GATEWAY_ID).is_some() || route.get(Route::NAT_GATEWAY_ID).is_some() {
+            let destination = route
+                .get(Route::DESTINATION_CIDR_BLOCK)
+                .and_then(Json::as_str)
+                .unwrap_or("?");
             return Verdict::Fail(format!("route to {destination} leaves the VPC through a gateway"));
         }
     }
@@ -41,11 +53,12 @@ pub(super) fn internet_route(s: &Subject<'_>) -> Verdict {
 
 /// The ingress rules of a security group, or the verdict when they cannot be read.
 fn ingress(s: &Subject<'_>) -> Result<Vec<Json>, Verdict> {
-    match s.plan.input(s.resource, "ingress") {
+    const INGRESS: &str = SecurityGroupArgs::INGRESS;
+    match s.plan.input(s.resource, INGRESS) {
         Input::Known(Json::Array(rules)) => Ok(rules),
-        Input::Unknown => Err(Verdict::Undecided(
-            "its `ingress` rules are not known until apply".into(),
-        )),
+        Input::Unknown => Err(Verdict::Undecided(format!(
+            "its `{INGRESS}` rules are not known until apply"
+        ))),
         _ => Ok(Vec::new()),
     }
 }
@@ -60,7 +73,7 @@ fn strings<'j>(rule: &'j Json, property: &str) -> Vec<&'j str> {
 }
 
 pub(super) fn open_ingress(s: &Subject<'_>) -> Verdict {
-    if !s.resource.is("SecurityGroup") {
+    if !s.resource.is(SecurityGroup::NAME) {
         return Verdict::Pass;
     }
     let rules = match ingress(s) {
@@ -68,7 +81,7 @@ pub(super) fn open_ingress(s: &Subject<'_>) -> Verdict {
         Err(verdict) => return verdict,
     };
     for (i, rule) in rules.iter().enumerate() {
-        if let Some(cidr) = strings(rule, "cidrBlocks")
+        if let Some(cidr) = strings(rule, SecurityGroupRule::CIDR_BLOCKS)
             .into_iter()
             .find(|c| *c == "0.0.0.0/0" || *c == "::/0")
         {
@@ -82,16 +95,19 @@ pub(super) fn open_ingress(s: &Subject<'_>) -> Verdict {
 /// naming resource and the group's id.
 fn sagemaker_group_names<'v>(plan: &'v PlanView<'v>) -> Vec<(&'v Planned<'v>, String)> {
     let mut named = Vec::new();
-    for domain in plan.of_kind("Domain") {
-        let settings = object(&plan.input(domain, "defaultUserSettings"));
+    for domain in plan.of_kind(Domain::NAME) {
+        let settings = object(&plan.input(domain, DomainArgs::DEFAULT_USER_SETTINGS));
         let groups = settings
-            .get("securityGroups")
+            .get(DefaultUserSettings::SECURITY_GROUPS)
             .and_then(Json::as_array)
             .cloned()
             .unwrap_or_default();
         named.extend(groups.iter().filter_map(Json::as_str).map(|g| (domain, g.to_string())));
     }
-    for (kind, property) in [("UserProfile", "securityGroups"), ("Model", "securityGroupIds")] {
+    for (kind, property) in [
+        (UserProfile::NAME, UserProfileArgs::SECURITY_GROUPS),
+        (Model::NAME, ModelArgs::SECURITY_GROUP_IDS),
+    ] {
         for resource in plan.of_kind(kind) {
             let groups = plan.input(resource, property);
             named.extend(groups.strings().into_iter().map(|g| (resource, g.to_string())));
@@ -102,10 +118,10 @@ fn sagemaker_group_names<'v>(plan: &'v PlanView<'v>) -> Vec<(&'v Planned<'v>, St
 
 /// The security groups of the interface VPC endpoints.
 fn endpoint_group_names(plan: &PlanView<'_>) -> Vec<String> {
-    plan.of_kind("VpcEndpoint")
-        .filter(|e| plan.input(e, "vpcEndpointType").as_str().unwrap_or("Interface") == "Interface")
+    plan.of_kind(VpcEndpoint::NAME)
+        .filter(|e| is_interface(plan, e))
         .flat_map(|e| {
-            let groups = plan.input(e, "securityGroupIds");
+            let groups = plan.input(e, VpcEndpointArgs::SECURITY_GROUP_IDS);
             groups.strings().into_iter().map(str::to_string).collect::<Vec<_>>()
         })
         .collect()
@@ -113,17 +129,19 @@ fn endpoint_group_names(plan: &PlanView<'_>) -> Vec<String> {
 
 pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
-    if !matches!(r.kind(), "Domain" | "UserProfile" | "Model" | "SecurityGroup") {
+    let named_by = [Domain::NAME, UserProfile::NAME, Model::NAME];
+    if !named_by.contains(&r.kind()) && !r.is(SecurityGroup::NAME) {
         return Verdict::Pass;
     }
     // Gathered only for the kinds concerned: gathering scans the whole plan.
     let names = sagemaker_group_names(s.plan);
-    if matches!(r.kind(), "Domain" | "UserProfile" | "Model") {
+    if named_by.contains(&r.kind()) {
         // A group the plan does not declare cannot be checked.
-        let elsewhere = names
-            .iter()
-            .filter(|(by, _)| by.urn() == r.urn())
-            .find(|(_, group)| s.plan.named("SecurityGroup", "groupId", group).is_none());
+        let elsewhere = names.iter().filter(|(by, _)| by.urn() == r.urn()).find(|(_, group)| {
+            s.plan
+                .named(SecurityGroup::NAME, SecurityGroupState::GROUP_ID, group)
+                .is_none()
+        });
         return match elsewhere {
             Some((_, group)) if is_literal(group) => Verdict::Undecided(format!(
                 "security group {group} is declared in no stack of the plan, so its rules cannot be read"
@@ -132,7 +150,7 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
             None => Verdict::Pass,
         };
     }
-    let own = s.plan.output(r.urn(), "groupId");
+    let own = s.plan.output(r.urn(), SecurityGroupState::GROUP_ID);
     if !names.iter().any(|(_, group)| *group == own) {
         return Verdict::Pass;
     }
@@ -141,13 +159,15 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
         Err(verdict) => return verdict,
     };
     for (i, rule) in rules.iter().enumerate() {
-        let other_group = strings(rule, "securityGroupIds").into_iter().find(|g| **g != own);
-        let admitted = strings(rule, "cidrBlocks")
+        let other_group = strings(rule, SecurityGroupRule::SECURITY_GROUP_IDS)
+            .into_iter()
+            .find(|g| **g != own);
+        let admitted = strings(rule, SecurityGroupRule::CIDR_BLOCKS)
             .into_iter()
             .next()
             .map(str::to_string)
             .or_else(|| {
-                strings(rule, "prefixListIds")
+                strings(rule, SecurityGroupRule::PREFIX_LIST_IDS)
                     .first()
                     .map(|p| format!("prefix list {p}"))
             })
@@ -166,10 +186,10 @@ const ENDPOINT_PORTS: [i64; 2] = [443, 2049];
 
 pub(super) fn endpoint_group_https_and_nfs_only(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
-    if !r.is("SecurityGroup") {
+    if !r.is(SecurityGroup::NAME) {
         return Verdict::Pass;
     }
-    let own = s.plan.output(r.urn(), "groupId");
+    let own = s.plan.output(r.urn(), SecurityGroupState::GROUP_ID);
     if !endpoint_group_names(s.plan).contains(&own) {
         return Verdict::Pass;
     }
@@ -179,14 +199,20 @@ pub(super) fn endpoint_group_https_and_nfs_only(s: &Subject<'_>) -> Verdict {
     };
     let ranges = vpc_ranges(s.plan, r);
     for (i, rule) in rules.iter().enumerate() {
-        let protocol = rule.get("protocol").and_then(Json::as_str).unwrap_or("-1");
+        let protocol = rule
+            .get(SecurityGroupRule::PROTOCOL)
+            .and_then(Json::as_str)
+            .unwrap_or("-1");
         if !matches!(protocol, "tcp" | "6") {
             return Verdict::Fail(format!(
                 "ingress[{i}] admits protocol {protocol}; endpoints need TCP only"
             ));
         }
-        let from = rule.get("fromPort").and_then(Json::as_i64).unwrap_or(0);
-        let to = rule.get("toPort").and_then(Json::as_i64).unwrap_or(0);
+        let from = rule
+            .get(SecurityGroupRule::FROM_PORT)
+            .and_then(Json::as_i64)
+            .unwrap_or(0);
+        let to = rule.get(SecurityGroupRule::TO_PORT).and_then(Json::as_i64).unwrap_or(0);
         if from != to || !ENDPOINT_PORTS.contains(&from) {
             let ports = if from == to {
                 format!("port {from}")
@@ -199,12 +225,12 @@ pub(super) fn endpoint_group_https_and_nfs_only(s: &Subject<'_>) -> Verdict {
         }
         // A prefix list's ranges live outside the plan (AWS's own lists hold public ranges), so
         // they cannot be shown to lie inside the VPC.
-        if let Some(list) = strings(rule, "prefixListIds").first() {
+        if let Some(list) = strings(rule, SecurityGroupRule::PREFIX_LIST_IDS).first() {
             return Verdict::Fail(format!(
                 "ingress[{i}] admits prefix list {list}, whose ranges cannot be shown to lie inside the VPC"
             ));
         }
-        for cidr in strings(rule, "cidrBlocks") {
+        for cidr in strings(rule, SecurityGroupRule::CIDR_BLOCKS) {
             match &ranges {
                 Some(ranges) if ranges.iter().any(|range| within(cidr, range)) => {}
                 Some(ranges) => {
@@ -236,39 +262,44 @@ fn endpoint_service(service_name: &str) -> Option<&str> {
 
 /// Whether a VPC endpoint is of the interface type (the provider's default).
 fn is_interface(plan: &PlanView<'_>, endpoint: &Planned<'_>) -> bool {
-    plan.input(endpoint, "vpcEndpointType").as_str().unwrap_or("Interface") == "Interface"
+    plan.input(endpoint, VpcEndpointArgs::VPC_ENDPOINT_TYPE)
+        .as_str()
+        .unwrap_or("Interface")
+        == "Interface"
 }
 
 pub(super) fn studio_endpoints(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
-    if !r.is("Domain") {
+    if !r.is(Domain::NAME) {
         return Verdict::Pass;
     }
-    match s.plan.input(r, "appNetworkAccessType") {
+    const MODE: &str = DomainArgs::APP_NETWORK_ACCESS_TYPE;
+    match s.plan.input(r, MODE) {
         // PublicInternetOnly is PAL-SM-01's to refuse; Studio then needs no endpoints.
         Input::Known(Json::String(mode)) if mode != "VpcOnly" => return Verdict::Pass,
-        Input::Unknown => return Verdict::Undecided("`appNetworkAccessType` is not known until apply".into()),
+        Input::Unknown => return Verdict::Undecided(format!("`{MODE}` is not known until apply")),
         _ => {}
     }
-    let vpc_input = s.plan.input(r, "vpcId");
+    const VPC_ID: &str = DomainArgs::VPC_ID;
+    let vpc_input = s.plan.input(r, VPC_ID);
     let Some(vpc_id) = vpc_input.as_str() else {
         return match vpc_input {
-            Input::Unknown => Verdict::Undecided("`vpcId` is not known until apply".into()),
+            Input::Unknown => Verdict::Undecided(format!("`{VPC_ID}` is not known until apply")),
             _ => Verdict::Pass,
         };
     };
-    if is_literal(vpc_id) && s.plan.named("Vpc", "vpcId", vpc_id).is_none() {
+    if is_literal(vpc_id) && s.plan.named(Vpc::NAME, VpcState::VPC_ID, vpc_id).is_none() {
         return Verdict::Undecided(format!(
             "VPC {vpc_id} is declared in no stack of the plan, so its endpoints cannot be read"
         ));
     }
     let mut interfaces = Vec::new();
     let mut s3_gateway = false;
-    for endpoint in s.plan.of_kind("VpcEndpoint") {
-        if s.plan.input(endpoint, "vpcId").as_str() != Some(vpc_id) {
+    for endpoint in s.plan.of_kind(VpcEndpoint::NAME) {
+        if s.plan.input(endpoint, VpcEndpointArgs::VPC_ID).as_str() != Some(vpc_id) {
             continue;
         }
-        let name = s.plan.input(endpoint, "serviceName");
+        let name = s.plan.input(endpoint, VpcEndpointArgs::SERVICE_NAME);
         let Some(service) = name.as_str().and_then(endpoint_service) else {
             return Verdict::Undecided(format!("the service of {} is not known until apply", endpoint.label()));
         };
@@ -302,19 +333,21 @@ fn s3_arn_bucket(arn: &str) -> Option<&str> {
 
 pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
     let r = s.resource;
-    if !r.is("VpcEndpoint") {
+    if !r.is(VpcEndpoint::NAME) {
         return Verdict::Pass;
     }
-    match s.plan.input(r, "serviceName") {
+    const SERVICE_NAME: &str = VpcEndpointArgs::SERVICE_NAME;
+    match s.plan.input(r, SERVICE_NAME) {
         Input::Known(Json::String(name)) if endpoint_service(&name) == Some("s3") => {}
-        Input::Unknown => return Verdict::Undecided("`serviceName` is not known until apply".into()),
+        Input::Unknown => return Verdict::Undecided(format!("`{SERVICE_NAME}` is not known until apply")),
         _ => return Verdict::Pass,
     }
-    let document = match s.plan.input(r, "policy") {
+    const POLICY: &str = VpcEndpointArgs::POLICY;
+    let document = match s.plan.input(r, POLICY) {
         Input::Absent => {
             return Verdict::Fail("the S3 endpoint has no policy, so it admits every bucket of every account".into())
         }
-        Input::Unknown => return Verdict::Undecided("its `policy` is not known until apply".into()),
+        Input::Unknown => return Verdict::Undecided(format!("its `{POLICY}` is not known until apply")),
         known => known,
     };
     let statements = policy::statements(&document);
@@ -327,8 +360,8 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
     let ecr_layers = format!("prod-{}-starport-layer-bucket", r.stack.account.region);
     let environment: Vec<String> = s
         .plan
-        .of_kind("Bucket")
-        .map(|bucket| s.plan.output(bucket.urn(), "bucket"))
+        .of_kind(Bucket::NAME)
+        .map(|bucket| s.plan.output(bucket.urn(), BucketArgs::BUCKET))
         .filter(|name| is_literal(name))
         .collect();
     for (i, statement) in statements
@@ -369,15 +402,18 @@ pub(super) fn s3_endpoint_environment_buckets(s: &Subject<'_>) -> Verdict {
 /// The address ranges of the VPC a security group belongs to: the VPC's own, or, for a VPC the plan
 /// does not declare, its declared subnets'.
 fn vpc_ranges(plan: &PlanView<'_>, group: &Planned<'_>) -> Option<Vec<String>> {
-    let input = plan.input(group, "vpcId");
+    let input = plan.input(group, SecurityGroupArgs::VPC_ID);
     let vpc_id = input.as_str()?;
-    if let Some(vpc) = plan.named("Vpc", "vpcId", vpc_id) {
-        return plan.input(vpc, "cidrBlock").as_str().map(|c| vec![c.to_string()]);
+    if let Some(vpc) = plan.named(Vpc::NAME, VpcState::VPC_ID, vpc_id) {
+        return plan
+            .input(vpc, VpcArgs::CIDR_BLOCK)
+            .as_str()
+            .map(|c| vec![c.to_string()]);
     }
     let subnets: Vec<String> = plan
-        .of_kind("Subnet")
-        .filter(|subnet| plan.input(subnet, "vpcId").as_str() == Some(vpc_id))
-        .filter_map(|subnet| plan.input(subnet, "cidrBlock").as_str().map(str::to_string))
+        .of_kind(Subnet::NAME)
+        .filter(|subnet| plan.input(subnet, SubnetArgs::VPC_ID).as_str() == Some(vpc_id))
+        .filter_map(|subnet| plan.input(subnet, SubnetArgs::CIDR_BLOCK).as_str().map(str::to_string))
         .collect();
     (!subnets.is_empty()).then_some(subnets)
 }

@@ -10,8 +10,11 @@
 
 use std::collections::HashMap;
 
+use palisade_deploy::{ModelPackageGroup, ModelPackageGroupArgs, ModelPackageGroupState};
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
+use palisade_provider_kit::ResourceType;
 use palisade_security::policy_document::{bucket_arn, role_arn};
+use palisade_security::{Bucket, BucketArgs, BucketState, KmsKey, KmsKeyState, Role, RoleArgs, RoleState};
 use serde_json::{Map, Value as Json};
 
 use crate::plan::{Operation, Plan, Step};
@@ -201,22 +204,22 @@ impl<'p> PlanView<'p> {
         let region = &resource.stack.account.region;
         let urn = resource.urn();
         match (resource.kind(), property) {
-            ("Bucket", "arn") => Some(bucket_arn(&self.output(urn, "bucket"))),
-            ("Role", "arn") => {
-                let path = self.input(resource, "path");
+            (Bucket::NAME, BucketState::ARN) => Some(bucket_arn(&self.output(urn, BucketArgs::BUCKET))),
+            (Role::NAME, RoleState::ARN) => {
+                let path = self.input(resource, RoleArgs::PATH);
                 Some(role_arn(
                     account,
                     path.as_str().unwrap_or("/"),
-                    &self.output(urn, "roleName"),
+                    &self.output(urn, RoleArgs::ROLE_NAME),
                 ))
             }
-            ("KmsKey", "arn") => Some(format!(
+            (KmsKey::NAME, KmsKeyState::ARN) => Some(format!(
                 "arn:aws:kms:{region}:{account}:key/{}",
-                self.output(urn, "keyId")
+                self.output(urn, KmsKeyState::KEY_ID)
             )),
-            ("ModelPackageGroup", "arn") => Some(format!(
+            (ModelPackageGroup::NAME, ModelPackageGroupState::ARN) => Some(format!(
                 "arn:aws:sagemaker:{region}:{account}:model-package-group/{}",
-                self.output(urn, "modelPackageGroupName")
+                self.output(urn, ModelPackageGroupArgs::MODEL_PACKAGE_GROUP_NAME)
             )),
             _ => None,
         }

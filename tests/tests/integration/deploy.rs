@@ -4,6 +4,7 @@
 //! getLatestApprovedModelPackage choosing among approved, rejected and pending versions.
 
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
+use palisade_provider_kit::diff::DiffKind;
 use palisade_tests::provider::{plain, Live, TestProvider};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
@@ -77,66 +78,19 @@ async fn urn_tag_of(sagemaker: &aws_sdk_sagemaker::Client, arn: &str) -> Option<
 /// Replaces `live` as the engine does for an auto-named resource: a fresh Check without the old
 /// inputs and with a seed of the new generation (so the auto-name is chosen anew), Create of the
 /// replacement, then Delete of the old one.
-async fn replace_as_the_engine_does(
-    emulator: &Emulator,
-    provider: &TestProvider,
-    live: &Live,
-    name: &str,
-    news: &Json,
-) -> Live {
-    use palisade_proto::pulumirpc as rpc;
-    use palisade_provider_kit::value::{encode_struct, map_from_json};
-
-    let plugin = palisade::host::Plugin::start(
-        &palisade_tests::plugin_path(DEPLOY).expect("plugin built"),
-        &emulator.plugin_env(),
-    )
-    .await
-    .expect("plugin starts");
-    let mut client = plugin.client();
-    client
-        .configure(rpc::ConfigureRequest {
-            args: Some(encode_struct(&map_from_json(&emulator.account_config(DEFAULT_ACCOUNT)))),
-            accept_secrets: true,
-            ..Default::default()
-        })
+async fn replace_as_the_engine_does(provider: &TestProvider, live: &Live, name: &str, news: &Json) -> Live {
+    let kind = live.token.rsplit(':').next().unwrap_or_default();
+    let seed = format!("{name}/{}", live.id).into_bytes();
+    let inputs = provider
+        .check_seeded(kind, name, None, news, seed)
         .await
-        .expect("configure");
-    let checked = client
-        .check(rpc::CheckRequest {
-            urn: live.urn.clone(),
-            olds: None,
-            news: Some(encode_struct(&map_from_json(news))),
-            random_seed: format!("{name}/{}", live.id).into_bytes(),
-            name: name.to_string(),
-            r#type: live.token.clone(),
-            ..Default::default()
-        })
+        .unwrap_or_else(|f| panic!("check failed: {f:?}"));
+    let replacement = provider
+        .create_checked(kind, name, inputs)
         .await
-        .expect("check")
-        .into_inner();
-    assert!(checked.failures.is_empty(), "{:?}", checked.failures);
-    let inputs = checked.inputs.unwrap_or_default();
-    let created = client
-        .create(rpc::CreateRequest {
-            urn: live.urn.clone(),
-            properties: Some(inputs.clone()),
-            timeout: 120.0,
-            name: name.to_string(),
-            r#type: live.token.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("create the replacement")
-        .into_inner();
-    plugin.stop().await;
+        .expect("create the replacement");
     provider.delete(live).await.expect("delete the replaced one");
-    Live {
-        id: created.id,
-        inputs,
-        outputs: created.properties.unwrap_or_default(),
-        ..live.clone()
-    }
+    replacement
 }
 
 #[tokio::test]
@@ -176,7 +130,7 @@ async fn model_package_group_lifecycle_shared_policy_and_drift() {
     let (read, _) = provider.read(&group).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&group, "ModelPackageGroup", "churn", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // The policy and tags change in place.
     let more = [
@@ -191,8 +145,8 @@ async fn model_package_group_lifecycle_shared_policy_and_drift() {
         "tags": {"team": "ml-platform"},
     });
     let (news, changes) = provider.plan(&group, "ModelPackageGroup", "churn", &widened).await;
-    assert_eq!(changes.detailed["resourcePolicy"], "UPDATE");
-    assert_eq!(changes.detailed["tags"], "UPDATE");
+    assert_eq!(changes.detailed["resourcePolicy"], DiffKind::Update);
+    assert_eq!(changes.detailed["tags"], DiffKind::Update);
     assert!(changes.replaces.is_empty(), "{changes:?}");
     let group = provider.update(&group, news).await.expect("update");
     let refreshed_group = refreshed(&provider, &group).await;
@@ -200,7 +154,7 @@ async fn model_package_group_lifecycle_shared_policy_and_drift() {
     let (_, changes) = provider
         .plan(&refreshed_group, "ModelPackageGroup", "churn", &widened)
         .await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Drift: the policy removed out of band shows up, and a plan puts it back in place.
     sagemaker
@@ -216,7 +170,7 @@ async fn model_package_group_lifecycle_shared_policy_and_drift() {
         drifted.outputs_json()
     );
     let (news, changes) = provider.plan(&drifted, "ModelPackageGroup", "churn", &widened).await;
-    assert_eq!(changes.detailed["resourcePolicy"], "ADD");
+    assert_eq!(changes.detailed["resourcePolicy"], DiffKind::Add);
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert!(refreshed(&provider, &repaired).await.outputs_json()["resourcePolicy"].is_object());
 
@@ -258,12 +212,12 @@ async fn model_package_lifecycle_with_approval_in_place_and_drift() {
     let (read, _) = provider.read(&version).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&version, "ModelPackage", "fraud-v1", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Approval changes in place.
     let approved = package("fraud", "v1", "Approved");
     let (news, changes) = provider.plan(&version, "ModelPackage", "fraud-v1", &approved).await;
-    assert_eq!(changes.detailed["modelApprovalStatus"], "UPDATE");
+    assert_eq!(changes.detailed["modelApprovalStatus"], DiffKind::Update);
     assert!(changes.replaces.is_empty(), "{changes:?}");
     let version = provider.update(&version, news).await.expect("approve");
     assert_eq!(version.outputs_json()["modelApprovalStatus"], "Approved");
@@ -286,7 +240,7 @@ async fn model_package_lifecycle_with_approval_in_place_and_drift() {
     let drifted = refreshed(&provider, &version).await;
     assert_eq!(drifted.outputs_json()["modelApprovalStatus"], "Rejected");
     let (_, changes) = provider.plan(&drifted, "ModelPackage", "fraud-v1", &approved).await;
-    assert_eq!(changes.detailed["modelApprovalStatus"], "UPDATE");
+    assert_eq!(changes.detailed["modelApprovalStatus"], DiffKind::Update);
 
     // A new artifact is a new version: replace.
     let retrained = package("fraud", "v2", "Approved");
@@ -405,7 +359,7 @@ fn model_from_image(data: &str) -> Json {
 
 #[tokio::test]
 async fn model_lifecycle_isolated_by_default_replaced_on_change() {
-    let (emulator, provider, sagemaker) = setup().await;
+    let (_emulator, provider, sagemaker) = setup().await;
 
     // Check names the property and the fix.
     let failures = provider
@@ -475,12 +429,12 @@ async fn model_lifecycle_isolated_by_default_replaced_on_change() {
     let (read, _) = provider.read(&model).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&model, "Model", "scorer", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     // Subnets are a set: their order is no change.
     let mut reordered = declared.clone();
     reordered["subnetIds"] = json!(["subnet-bbb", "subnet-aaa"]);
     let (_, changes) = provider.plan(&model, "Model", "scorer", &reordered).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Any change replaces, created before the old one is deleted (the name is Palisade's).
     let (_, changes) = provider
@@ -521,7 +475,7 @@ async fn model_lifecycle_isolated_by_default_replaced_on_change() {
 
     // The replacement gets a new name, so both exist until the old one is deleted.
     let retrained = model_from_image("s3://dev-models/scorer/v2/model.tar.gz");
-    let replacement = replace_as_the_engine_does(&emulator, &provider, &drifted, "scorer", &retrained).await;
+    let replacement = replace_as_the_engine_does(&provider, &drifted, "scorer", &retrained).await;
     assert_ne!(replacement.id, model.id, "a replacement never reuses the name");
     assert!(replacement.id.starts_with("scorer-"), "{}", replacement.id);
     assert_eq!(
@@ -552,7 +506,7 @@ fn endpoint_config(model: &str, count: i64) -> Json {
 
 #[tokio::test]
 async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change() {
-    let (emulator, provider, sagemaker) = setup().await;
+    let (_emulator, provider, sagemaker) = setup().await;
     let model = provider
         .create(
             "Model",
@@ -613,7 +567,7 @@ async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change
     let (read, _) = provider.read(&config).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&config, "EndpointConfig", "scorer", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Any change replaces, and never deletes first (the name is Palisade's; it keeps the old one
     // on a plan, and the engine's fresh Check on replacement chooses a new one).
@@ -623,8 +577,7 @@ async fn endpoint_config_lifecycle_encrypted_with_capture_and_replaced_on_change
     assert_eq!(changes.replaces, vec!["productionVariants".to_string()]);
     assert!(!changes.delete_before_replace);
     assert_eq!(plain(&news)["endpointConfigName"], config.id);
-    let config =
-        replace_as_the_engine_does(&emulator, &provider, &config, "scorer", &endpoint_config(&model.id, 2)).await;
+    let config = replace_as_the_engine_does(&provider, &config, "scorer", &endpoint_config(&model.id, 2)).await;
     assert_ne!(
         plain(&config.outputs)["endpointConfigName"],
         outputs["endpointConfigName"]
@@ -683,7 +636,7 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
     let (read, _) = provider.read(&endpoint).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&endpoint, "Endpoint", "scorer", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // A new configuration is applied in place; the old one is not touched.
     let second = provider
@@ -692,7 +645,7 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
         .expect("config two");
     let moved = json!({"endpointName": "scorer-staging", "endpointConfigName": second.id, "tags": {"team": "ml", "stage": "staging"}});
     let (news, changes) = provider.plan(&endpoint, "Endpoint", "scorer", &moved).await;
-    assert_eq!(changes.detailed["endpointConfigName"], "UPDATE");
+    assert_eq!(changes.detailed["endpointConfigName"], DiffKind::Update);
     assert!(changes.replaces.is_empty(), "{changes:?}");
     let endpoint = provider.update(&endpoint, news).await.expect("update endpoint");
     let outputs = endpoint.outputs_json();
@@ -713,7 +666,7 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
     let (_, changes) = provider
         .plan(&refreshed(&provider, &endpoint).await, "Endpoint", "scorer", &moved)
         .await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Drift: moved back out of band.
     sagemaker
@@ -726,7 +679,7 @@ async fn endpoint_moves_to_a_new_config_in_place_and_keeps_the_old_one() {
     let drifted = refreshed(&provider, &endpoint).await;
     assert_eq!(drifted.outputs_json()["endpointConfigName"], first.id);
     let (news, changes) = provider.plan(&drifted, "Endpoint", "scorer", &moved).await;
-    assert_eq!(changes.detailed["endpointConfigName"], "UPDATE");
+    assert_eq!(changes.detailed["endpointConfigName"], DiffKind::Update);
     let endpoint = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(endpoint.outputs_json()["endpointConfigName"], second.id);
 
@@ -924,7 +877,7 @@ async fn staging_builds_a_model_from_the_dev_accounts_approved_package() {
     let (read, _) = staging.read(&model).await.expect("exists in staging");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = staging.plan(&model, "Model", "churn", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // It lives in staging, not in dev.
     let in_dev = sagemaker.describe_model().model_name(&model.id).send().await;

@@ -2,6 +2,7 @@
 //! replace, delete, delete again, and drift (a change made out of band shows up in Read).
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange};
+use palisade_provider_kit::diff::DiffKind;
 use palisade_tests::provider::{plain, TestProvider};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
@@ -49,7 +50,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
     let (outputs, inputs) = provider.read(&vpc).await.expect("exists");
     assert_eq!(plain(&outputs), vpc.outputs_json());
     let (_, changes) = provider.plan(&vpc, "Vpc", "main", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     assert_eq!(plain(&inputs)["cidrBlock"], "10.1.0.0/16");
 
     // Drift: DNS hostnames turned off out of band; Read shows it; the plan puts it back in place.
@@ -67,10 +68,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
         ..vpc.clone()
     };
     let (news, changes) = provider.plan(&refreshed, "Vpc", "main", &declared).await;
-    assert_eq!(
-        changes.detailed.get("enableDnsHostnames").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("enableDnsHostnames"), Some(&DiffKind::Update));
     assert!(changes.replaces.is_empty());
     let repaired = provider.update(&refreshed, news).await.expect("update");
     assert_eq!(repaired.outputs_json()["enableDnsHostnames"], true);
@@ -78,7 +76,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
     // Update in place: tags.
     let retagged = json!({"cidrBlock": "10.1.0.0/16", "tags": {"team": "ml", "env": "dev"}});
     let (news, changes) = provider.plan(&repaired, "Vpc", "main", &retagged).await;
-    assert_eq!(changes.detailed.get("tags").map(String::as_str), Some("UPDATE"));
+    assert_eq!(changes.detailed.get("tags"), Some(&DiffKind::Update));
     let retagged_vpc = provider.update(&repaired, news).await.expect("update tags");
     assert_eq!(retagged_vpc.outputs_json()["tags"], json!({"team": "ml", "env": "dev"}));
     let described = ec2.describe_vpcs().vpc_ids(&vpc.id).send().await.expect("describe");
@@ -93,7 +91,7 @@ async fn vpc_lifecycle_with_drift_and_ownership_tags() {
         .plan(&retagged_vpc, "Vpc", "main", &json!({"cidrBlock": "10.2.0.0/16"}))
         .await;
     assert_eq!(changes.replaces, vec!["cidrBlock".to_string()]);
-    assert_eq!(changes.detailed["cidrBlock"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["cidrBlock"], DiffKind::UpdateReplace);
 
     // Delete, then it is gone, and deleting again succeeds.
     provider.delete(&retagged_vpc).await.expect("delete");
@@ -138,17 +136,21 @@ async fn subnet_lifecycle_and_a_vpc_that_still_has_subnets() {
     assert!(subnet.id.starts_with("subnet-"));
     assert_eq!(subnet.outputs_json()["availabilityZone"], "us-east-1a");
     let (_, changes) = provider.plan(&subnet, "Subnet", "a", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     let mut moved = declared.clone();
     moved["availabilityZone"] = "us-east-1b".into();
     let (_, changes) = provider.plan(&subnet, "Subnet", "a", &moved).await;
-    assert_eq!(changes.detailed["availabilityZone"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["availabilityZone"], DiffKind::UpdateReplace);
 
     let mut tagged = declared.clone();
     tagged["tags"] = json!({"tier": "private"});
     let (news, changes) = provider.plan(&subnet, "Subnet", "a", &tagged).await;
-    assert_eq!(changes.detailed["tags"], "UPDATE", "tags default to an empty map");
+    assert_eq!(
+        changes.detailed["tags"],
+        DiffKind::Update,
+        "tags default to an empty map"
+    );
     let subnet = provider.update(&subnet, news).await.expect("update");
     assert_eq!(subnet.outputs_json()["tags"], json!({"tier": "private"}));
 
@@ -232,14 +234,14 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         "egress": [{"protocol": "-1", "self": true}],
     });
     let (_, changes) = provider.plan(&group, "SecurityGroup", "sagemaker", &regrouped).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     // Nor against what AWS reads back.
     let (_, read_inputs) = provider.read(&group).await.expect("exists");
     let checked = provider
         .check("SecurityGroup", "sagemaker", Some(&group.inputs), &regrouped)
         .await
         .expect("valid");
-    assert!(provider.diff(&group, &read_inputs, &checked).await.is_empty());
+    assert!(!provider.diff(&group, &read_inputs, &checked).await.changed);
 
     // Drift: someone opens SSH to the world. Read shows it; the update revokes it.
     ec2.authorize_security_group_ingress()
@@ -263,7 +265,7 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         ..group.clone()
     };
     let (news, changes) = provider.plan(&refreshed, "SecurityGroup", "sagemaker", &declared).await;
-    assert_eq!(changes.detailed["ingress"], "UPDATE");
+    assert_eq!(changes.detailed["ingress"], DiffKind::Update);
     assert!(changes.replaces.is_empty());
     let repaired = provider.update(&refreshed, news).await.expect("update");
     assert!(!repaired.outputs_json()["ingress"].to_string().contains("0.0.0.0/0"));
@@ -285,7 +287,7 @@ async fn security_group_rules_are_sets_egress_is_explicit_and_drift_is_undone() 
         .expect("list")
         .push(json!({"protocol": "tcp", "fromPort": 2049, "toPort": 2049, "self": true}));
     let (news, changes) = provider.plan(&repaired, "SecurityGroup", "sagemaker", &with_efs).await;
-    assert_eq!(changes.detailed["ingress"], "UPDATE");
+    assert_eq!(changes.detailed["ingress"], DiffKind::Update);
     let updated = provider.update(&repaired, news).await.expect("update");
     assert!(updated.outputs_json()["ingress"].to_string().contains("2049"));
 
@@ -360,20 +362,20 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
         .expect("gateway endpoint");
     assert!(gateway.id.starts_with("vpce-"));
     let (_, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &s3).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     // The same policy as AWS-style text, reordered: still no diff.
     let mut as_text = s3.clone();
     as_text["policy"] = json!(
         r#"{"Statement":[{"Resource":"arn:aws:s3:::data/*","Action":["s3:PutObject","s3:GetObject"],"Principal":"*","Effect":"Allow"}],"Version":"2012-10-17"}"#
     );
     let (_, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &as_text).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Policy changed in place.
     let mut wider = s3.clone();
     wider["policy"]["Statement"][0]["Resource"] = json!(["arn:aws:s3:::data/*", "arn:aws:s3:::models/*"]);
     let (news, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &wider).await;
-    assert_eq!(changes.detailed["policy"], "UPDATE");
+    assert_eq!(changes.detailed["policy"], DiffKind::Update);
     let gateway = provider.update(&gateway, news).await.expect("update policy");
     let live = ec2
         .describe_vpc_endpoints()
@@ -390,7 +392,7 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
     let mut no_policy = s3.clone();
     no_policy.as_object_mut().expect("object").remove("policy");
     let (news, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &no_policy).await;
-    assert_eq!(changes.detailed["policy"], "DELETE");
+    assert_eq!(changes.detailed["policy"], DiffKind::Delete);
     let gateway = provider.update(&gateway, news).await.expect("remove policy");
     let live = ec2
         .describe_vpc_endpoints()
@@ -405,7 +407,7 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
         "the default policy reads as no policy"
     );
     let (_, changes) = provider.plan(&gateway, "VpcEndpoint", "s3", &no_policy).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // An interface endpoint with private DNS in the subnet, behind the group.
     let sagemaker = json!({
@@ -422,13 +424,13 @@ async fn vpc_endpoints_gateway_and_interface_with_policy_removal_restoring_full_
     let (_, changes) = provider
         .plan(&interface, "VpcEndpoint", "sagemaker-api", &sagemaker)
         .await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     let mut other_service = sagemaker.clone();
     other_service["serviceName"] = "com.amazonaws.us-east-1.sts".into();
     let (_, changes) = provider
         .plan(&interface, "VpcEndpoint", "sagemaker-api", &other_service)
         .await;
-    assert_eq!(changes.detailed["serviceName"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["serviceName"], DiffKind::UpdateReplace);
 
     for live in [&interface, &gateway] {
         provider.delete(live).await.expect("delete endpoint");
@@ -496,7 +498,7 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
     );
     assert_eq!(table.outputs_json()["subnetIds"], json!([private.id]));
     let (_, changes) = provider.plan(&table, "RouteTable", "private", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // In place: the default route moves to the internet gateway, and the public subnet joins.
     let changed = json!({
@@ -505,8 +507,8 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
         "subnetIds": [public.id, private.id],
     });
     let (news, changes) = provider.plan(&table, "RouteTable", "private", &changed).await;
-    assert_eq!(changes.detailed["routes"], "UPDATE");
-    assert_eq!(changes.detailed["subnetIds"], "UPDATE");
+    assert_eq!(changes.detailed["routes"], DiffKind::Update);
+    assert_eq!(changes.detailed["subnetIds"], DiffKind::Update);
     let table = provider.update(&table, news).await.expect("update routes");
     let live = ec2
         .describe_route_tables()
@@ -533,7 +535,7 @@ async fn nat_mode_internet_gateway_nat_gateway_and_routes() {
 
     // Detach the gateway in place.
     let (news, changes) = provider.plan(&gateway, "InternetGateway", "igw", &json!({})).await;
-    assert_eq!(changes.detailed["vpcId"], "DELETE");
+    assert_eq!(changes.detailed["vpcId"], DiffKind::Delete);
     let gateway = provider.update(&gateway, news).await.expect("detach");
     assert!(gateway.outputs_json().get("vpcId").is_none());
 
@@ -568,11 +570,11 @@ async fn flow_log_lifecycle() {
     assert!(flow_log.id.starts_with("fl-"));
     assert_eq!(flow_log.outputs_json()["trafficType"], "ALL");
     let (_, changes) = provider.plan(&flow_log, "FlowLog", "flow", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     let mut rejected_only = declared.clone();
     rejected_only["trafficType"] = "REJECT".into();
     let (_, changes) = provider.plan(&flow_log, "FlowLog", "flow", &rejected_only).await;
-    assert_eq!(changes.detailed["trafficType"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["trafficType"], DiffKind::UpdateReplace);
     provider.delete(&flow_log).await.expect("delete");
     assert!(provider.read(&flow_log).await.is_none());
     provider.delete(&flow_log).await.expect("delete again");

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use palisade::host::Plugin;
 use palisade_proto::pulumirpc as rpc;
+use palisade_provider_kit::diff::DiffKind;
 use palisade_tests::provider::{plain, Live, TestProvider};
 use palisade_tests::{plugin_path, Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
@@ -93,7 +94,7 @@ impl Invariant {
 
         // A preview straight after `up`: nothing to do.
         let (_, changes) = provider.plan(&live, kind, &name, &declared).await;
-        if !changes.is_empty() {
+        if changes.changed {
             self.failures
                 .push(format!("{case}: preview after up proposes {changes:?}"));
         }
@@ -109,7 +110,7 @@ impl Invariant {
             ..live.clone()
         };
         let drift = provider.diff(&read_back, &live.inputs, &inputs).await;
-        if !drift.is_empty() {
+        if drift.changed {
             self.failures.push(format!(
                 "{case}: refresh reports drift {:?}; state inputs {}, read inputs {}",
                 drift.detailed,
@@ -132,7 +133,7 @@ impl Invariant {
             ..live.clone()
         };
         let (_, changes) = provider.plan(&refreshed, kind, &name, &declared).await;
-        if !changes.is_empty() {
+        if changes.changed {
             self.failures.push(format!(
                 "{case}: preview after refresh proposes {:?} (replaces {:?})",
                 changes.detailed, changes.replaces
@@ -652,10 +653,7 @@ async fn an_endpoint_update_that_sagemaker_rolls_back_fails_and_keeps_the_old_co
     // The preview shows a move in place; the update fails with SageMaker's reason.
     let moved = json!({"endpointName": "rollback-scorer", "endpointConfigName": doomed.id});
     let (news, changes) = provider.plan(&endpoint, "Endpoint", "scorer", &moved).await;
-    assert_eq!(
-        changes.detailed.get("endpointConfigName").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("endpointConfigName"), Some(&DiffKind::Update));
     assert!(changes.replaces.is_empty(), "{changes:?}");
     let status = provider
         .update(&endpoint, news)
@@ -678,17 +676,14 @@ async fn an_endpoint_update_that_sagemaker_rolls_back_fails_and_keeps_the_old_co
     assert_eq!(plain(&outputs)["endpointConfigName"], first.id.as_str());
     assert_eq!(plain(&outputs)["endpointStatus"], "InService");
     let drift = provider.diff(&endpoint, &endpoint.inputs, &inputs).await;
-    assert!(drift.is_empty(), "{drift:?}");
+    assert!(!drift.changed, "{drift:?}");
     let refreshed = Live {
         outputs,
         inputs,
         ..endpoint.clone()
     };
     let (_, changes) = provider.plan(&refreshed, "Endpoint", "scorer", &moved).await;
-    assert_eq!(
-        changes.detailed.get("endpointConfigName").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("endpointConfigName"), Some(&DiffKind::Update));
 
     // Control: a configuration the endpoint can run is taken, and read back.
     let healthy = provider

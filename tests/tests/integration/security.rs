@@ -2,6 +2,7 @@
 //! replace, delete, delete again, and drift (a change made out of band shows up in Read), including
 //! key and bucket policies that name roles of another emulated account.
 
+use palisade_provider_kit::diff::DiffKind;
 use palisade_tests::provider::{plain, Live, TestProvider};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
@@ -103,7 +104,7 @@ async fn kms_key_lifecycle_rotation_policy_and_drift() {
     let (read, _) = provider.read(&key).await.expect("exists");
     assert_eq!(plain(&read), outputs);
     let (_, changes) = provider.plan(&key, "KmsKey", "data", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Update in place: description, and an inline policy.
     let account_root = format!("arn:aws:iam::{DEFAULT_ACCOUNT}:root");
@@ -115,8 +116,8 @@ async fn kms_key_lifecycle_rotation_policy_and_drift() {
     });
     let updated_declaration = json!({"description": "ML data (encrypted)", "tags": {"team": "ml"}, "policy": policy});
     let (news, changes) = provider.plan(&key, "KmsKey", "data", &updated_declaration).await;
-    assert_eq!(changes.detailed["description"], "UPDATE");
-    assert_eq!(changes.detailed["policy"], "ADD");
+    assert_eq!(changes.detailed["description"], DiffKind::Update);
+    assert_eq!(changes.detailed["policy"], DiffKind::Add);
     assert!(changes.replaces.is_empty());
     let key = provider.update(&key, news).await.expect("update");
     assert_eq!(key.outputs_json()["description"], "ML data (encrypted)");
@@ -134,10 +135,10 @@ async fn kms_key_lifecycle_rotation_policy_and_drift() {
         },
     });
     let (_, changes) = provider.plan(&key, "KmsKey", "data", &rewritten).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     let key = refreshed(&provider, &key).await;
     let (_, changes) = provider.plan(&key, "KmsKey", "data", &rewritten).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Replace: another key spec.
     let mut hmac = updated_declaration.clone();
@@ -145,7 +146,7 @@ async fn kms_key_lifecycle_rotation_policy_and_drift() {
     hmac["keyUsage"] = "GENERATE_VERIFY_MAC".into();
     hmac["enableKeyRotation"] = false.into();
     let (_, changes) = provider.plan(&key, "KmsKey", "data", &hmac).await;
-    assert_eq!(changes.detailed["keySpec"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["keySpec"], DiffKind::UpdateReplace);
     assert!(changes.replaces.contains(&"keySpec".to_string()));
 
     // Drift: rotation turned off out of band; Read shows it, the update turns it back on.
@@ -158,7 +159,7 @@ async fn kms_key_lifecycle_rotation_policy_and_drift() {
     let drifted = refreshed(&provider, &key).await;
     assert_eq!(drifted.outputs_json()["enableKeyRotation"], false);
     let (news, changes) = provider.plan(&drifted, "KmsKey", "data", &updated_declaration).await;
-    assert_eq!(changes.detailed["enableKeyRotation"], "UPDATE");
+    assert_eq!(changes.detailed["enableKeyRotation"], DiffKind::Update);
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(repaired.outputs_json()["enableKeyRotation"], true);
 
@@ -254,7 +255,7 @@ async fn cross_account_key_policy_and_alias() {
     let mut reordered = declared.clone();
     reordered["policy"]["Statement"] = json!([policy["Statement"][1], policy["Statement"][0]]);
     let (_, changes) = provider.plan(&key_policy, "KmsKeyPolicy", "models", &reordered).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     // The key itself, declared without a policy, does not report the KmsKeyPolicy's as drift.
     let (_, changes) = provider
         .plan(
@@ -264,7 +265,7 @@ async fn cross_account_key_policy_and_alias() {
             &json!({"description": "models"}),
         )
         .await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Drift: the staging statement removed out of band; Read shows it; the update restores it.
     let admin_only = json!({"Version": "2012-10-17", "Statement": [policy["Statement"][0]]});
@@ -279,7 +280,7 @@ async fn cross_account_key_policy_and_alias() {
     let drifted = refreshed(&provider, &key_policy).await;
     assert!(!drifted.outputs_json()["policy"].to_string().contains(STAGING));
     let (news, changes) = provider.plan(&drifted, "KmsKeyPolicy", "models", &declared).await;
-    assert_eq!(changes.detailed["policy"], "UPDATE");
+    assert_eq!(changes.detailed["policy"], DiffKind::Update);
     assert!(changes.replaces.is_empty());
     let key_policy = provider.update(&drifted, news).await.expect("update");
     assert!(live_key_policy(&aws, &key.id)
@@ -291,7 +292,7 @@ async fn cross_account_key_policy_and_alias() {
     let mut moved = declared.clone();
     moved["keyId"] = "1234abcd-0000-0000-0000-000000000000".into();
     let (_, changes) = provider.plan(&key_policy, "KmsKeyPolicy", "models", &moved).await;
-    assert_eq!(changes.detailed["keyId"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["keyId"], DiffKind::UpdateReplace);
 
     // Alias: create, no-op, move to another key in place, rename replaces, drift, delete.
     let other_key = provider
@@ -309,10 +310,10 @@ async fn cross_account_key_policy_and_alias() {
         .expect("arn")
         .ends_with(":alias/ml-models"));
     let (_, changes) = provider.plan(&alias, "KmsAlias", "models", &alias_declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
     let retargeted = json!({"aliasName": "alias/ml-models", "targetKeyId": other_key.id});
     let (news, changes) = provider.plan(&alias, "KmsAlias", "models", &retargeted).await;
-    assert_eq!(changes.detailed["targetKeyId"], "UPDATE");
+    assert_eq!(changes.detailed["targetKeyId"], DiffKind::Update);
     let alias = provider.update(&alias, news).await.expect("retarget");
     assert_eq!(alias.outputs_json()["targetKeyId"], other_key.id);
     let (_, changes) = provider
@@ -323,7 +324,7 @@ async fn cross_account_key_policy_and_alias() {
             &json!({"aliasName": "alias/ml-models-v2", "targetKeyId": other_key.id}),
         )
         .await;
-    assert_eq!(changes.detailed["aliasName"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["aliasName"], DiffKind::UpdateReplace);
     aws.kms
         .update_alias()
         .alias_name("alias/ml-models")
@@ -401,7 +402,7 @@ async fn role_lifecycle_policies_and_drift() {
         "Allow"
     );
     let (_, changes) = provider.plan(&role, "Role", "sagemaker-execution", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Update in place: trust policy, inline policies, managed policies, session duration.
     let write_models = json!({
@@ -424,7 +425,7 @@ async fn role_lifecycle_policies_and_drift() {
         "maxSessionDuration",
         "tags",
     ] {
-        assert_eq!(changes.detailed[property], "UPDATE", "{property}: {changes:?}");
+        assert_eq!(changes.detailed[property], DiffKind::Update, "{property}: {changes:?}");
     }
     assert!(changes.replaces.is_empty());
     let role = provider.update(&role, news).await.expect("update");
@@ -459,7 +460,7 @@ async fn role_lifecycle_policies_and_drift() {
     let drifted = refreshed(&provider, &role).await;
     assert!(drifted.outputs_json()["inlinePolicies"].get("backdoor").is_some());
     let (news, changes) = provider.plan(&drifted, "Role", "sagemaker-execution", &changed).await;
-    assert_eq!(changes.detailed["inlinePolicies"], "UPDATE");
+    assert_eq!(changes.detailed["inlinePolicies"], DiffKind::Update);
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert!(repaired.outputs_json()["inlinePolicies"].get("backdoor").is_none());
 
@@ -467,7 +468,7 @@ async fn role_lifecycle_policies_and_drift() {
     let mut moved = changed.clone();
     moved["path"] = "/ml/".into();
     let (_, changes) = provider.plan(&repaired, "Role", "sagemaker-execution", &moved).await;
-    assert_eq!(changes.detailed["path"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["path"], DiffKind::UpdateReplace);
     assert!(!changes.delete_before_replace);
 
     // ...but a role with a fixed name must be deleted first.
@@ -487,7 +488,7 @@ async fn role_lifecycle_policies_and_drift() {
             &json!({"roleName": "ml-pipelines", "path": "/ml/", "assumeRolePolicy": trust("sagemaker.amazonaws.com")}),
         )
         .await;
-    assert_eq!(changes.detailed["path"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["path"], DiffKind::UpdateReplace);
     assert!(changes.delete_before_replace);
     // A create interrupted after CreateRole is adopted on the retry, not refused.
     let again = provider
@@ -553,7 +554,7 @@ async fn bucket_lifecycle_encryption_drift_and_force_destroy() {
     // Read and a no-op plan.
     let bucket = refreshed(&provider, &bucket).await;
     let (_, changes) = provider.plan(&bucket, "Bucket", "Data", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Drift: the public access block removed out of band; Read shows it; the update restores it.
     aws.s3
@@ -565,14 +566,14 @@ async fn bucket_lifecycle_encryption_drift_and_force_destroy() {
     let drifted = refreshed(&provider, &bucket).await;
     assert_eq!(drifted.outputs_json()["blockPublicAcls"], false);
     let (news, changes) = provider.plan(&drifted, "Bucket", "Data", &declared).await;
-    assert_eq!(changes.detailed["blockPublicAcls"], "UPDATE");
+    assert_eq!(changes.detailed["blockPublicAcls"], DiffKind::Update);
     let bucket = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(bucket.outputs_json()["blockPublicAcls"], true);
 
     // Update in place: tags; replace: another name.
     let retagged = json!({"kmsKeyId": key_arn, "tags": {"team": "ml", "env": "dev"}});
     let (news, changes) = provider.plan(&bucket, "Bucket", "Data", &retagged).await;
-    assert_eq!(changes.detailed["tags"], "UPDATE");
+    assert_eq!(changes.detailed["tags"], DiffKind::Update);
     let bucket = provider.update(&bucket, news).await.expect("retag");
     assert_eq!(bucket.outputs_json()["tags"], json!({"team": "ml", "env": "dev"}));
     let (_, changes) = provider
@@ -583,7 +584,7 @@ async fn bucket_lifecycle_encryption_drift_and_force_destroy() {
             &json!({"bucket": "palisade-other-name", "kmsKeyId": key_arn}),
         )
         .await;
-    assert_eq!(changes.detailed["bucket"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["bucket"], DiffKind::UpdateReplace);
     assert!(changes.delete_before_replace);
 
     // Objects (two versions of one, and a delete marker) keep the bucket unless forceDestroy is set.
@@ -609,7 +610,7 @@ async fn bucket_lifecycle_encryption_drift_and_force_destroy() {
     let mut destroyable = retagged.clone();
     destroyable["forceDestroy"] = true.into();
     let (news, changes) = provider.plan(&bucket, "Bucket", "Data", &destroyable).await;
-    assert_eq!(changes.detailed["forceDestroy"], "UPDATE");
+    assert_eq!(changes.detailed["forceDestroy"], DiffKind::Update);
     let bucket = provider.update(&bucket, news).await.expect("force destroy");
     provider.delete(&bucket).await.expect("delete");
     assert!(provider.read(&bucket).await.is_none());
@@ -663,13 +664,13 @@ async fn bucket_policy_for_another_account_through_vpc_endpoints() {
     // Read, and no diff against AWS's form of the same policy.
     let bucket_policy = refreshed(&provider, &bucket_policy).await;
     let (_, changes) = provider.plan(&bucket_policy, "BucketPolicy", "models", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Update in place: only through the staging VPC endpoint.
     let mut narrowed = declared.clone();
     narrowed["policy"]["Statement"][1]["Condition"] = json!({"StringEquals": {"aws:sourceVpce": "vpce-0staging"}});
     let (news, changes) = provider.plan(&bucket_policy, "BucketPolicy", "models", &narrowed).await;
-    assert_eq!(changes.detailed["policy"], "UPDATE");
+    assert_eq!(changes.detailed["policy"], DiffKind::Update);
     let bucket_policy = provider.update(&bucket_policy, news).await.expect("update");
 
     // Drift: the policy replaced out of band.
@@ -683,13 +684,13 @@ async fn bucket_policy_for_another_account_through_vpc_endpoints() {
     let drifted = refreshed(&provider, &bucket_policy).await;
     assert!(!drifted.outputs_json()["policy"].to_string().contains(STAGING));
     let (_, changes) = provider.plan(&drifted, "BucketPolicy", "models", &narrowed).await;
-    assert_eq!(changes.detailed["policy"], "UPDATE");
+    assert_eq!(changes.detailed["policy"], DiffKind::Update);
 
     // Another bucket: replace.
     let mut moved = narrowed.clone();
     moved["bucket"] = "palisade-elsewhere".into();
     let (_, changes) = provider.plan(&drifted, "BucketPolicy", "models", &moved).await;
-    assert_eq!(changes.detailed["bucket"], "UPDATE_REPLACE");
+    assert_eq!(changes.detailed["bucket"], DiffKind::UpdateReplace);
 
     // Delete, gone, delete again.
     provider.delete(&drifted).await.expect("delete");

@@ -3,7 +3,8 @@
 //! imposes on deletes (a profile's apps and spaces first; a domain only once its profiles are gone).
 
 use aws_sdk_sagemaker::types::{AppType, OwnershipSettings, SharingType, SpaceSharingSettings, UserSettings};
-use palisade_proto::prost_types::Struct;
+use palisade_provider_kit::diff::DiffKind;
+use palisade_provider_kit::value::PropertyMap;
 use palisade_tests::provider::{plain, Live, TestProvider};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
@@ -42,7 +43,7 @@ fn domain_declaration(role: &str) -> Json {
 }
 
 /// `live` as a refresh leaves it: the outputs and inputs Read returned.
-fn refreshed(live: &Live, read: (Struct, Struct)) -> Live {
+fn refreshed(live: &Live, read: (PropertyMap, PropertyMap)) -> Live {
     Live {
         outputs: read.0,
         inputs: read.1,
@@ -84,15 +85,15 @@ async fn domain_lifecycle_with_update_in_place_replace_drift_and_delete() {
     let (read_outputs, _) = provider.read(&domain).await.expect("exists");
     assert_eq!(plain(&read_outputs), outputs);
     let (_, changes) = provider.plan(&domain, "Domain", "studio", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Update in place: the default execution role.
     let (news, changes) = provider
         .plan(&domain, "Domain", "studio", &domain_declaration(OTHER_ROLE))
         .await;
     assert_eq!(
-        changes.detailed.get("defaultUserSettings").map(String::as_str),
-        Some("UPDATE"),
+        changes.detailed.get("defaultUserSettings"),
+        Some(&DiffKind::Update),
         "{changes:?}"
     );
     assert!(changes.replaces.is_empty(), "{changes:?}");
@@ -129,10 +130,7 @@ async fn domain_lifecycle_with_update_in_place_replace_drift_and_delete() {
     let (news, changes) = provider
         .plan(&drifted, "Domain", "studio", &domain_declaration(OTHER_ROLE))
         .await;
-    assert_eq!(
-        changes.detailed.get("defaultUserSettings").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("defaultUserSettings"), Some(&DiffKind::Update));
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(
         repaired.outputs_json()["defaultUserSettings"]["executionRole"],
@@ -254,7 +252,7 @@ async fn user_profile_lifecycle_with_update_in_place_replace_drift_and_delete() 
     let (read_outputs, _) = provider.read(&profile).await.expect("exists");
     assert_eq!(plain(&read_outputs), outputs);
     let (_, changes) = provider.plan(&profile, "UserProfile", "alice", &declared).await;
-    assert!(changes.is_empty(), "{changes:?}");
+    assert!(!changes.changed, "{changes:?}");
 
     // Update in place: role and security groups.
     let mut changed = declared.clone();
@@ -262,14 +260,8 @@ async fn user_profile_lifecycle_with_update_in_place_replace_drift_and_delete() 
     changed["securityGroups"] = json!(["sg-0sagemaker", "sg-0extra"]);
     let (news, changes) = provider.plan(&profile, "UserProfile", "alice", &changed).await;
     assert!(changes.replaces.is_empty(), "{changes:?}");
-    assert_eq!(
-        changes.detailed.get("executionRole").map(String::as_str),
-        Some("UPDATE")
-    );
-    assert_eq!(
-        changes.detailed.get("securityGroups").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("executionRole"), Some(&DiffKind::Update));
+    assert_eq!(changes.detailed.get("securityGroups"), Some(&DiffKind::Update));
     let updated = provider.update(&profile, news).await.expect("update");
     assert_eq!(updated.outputs_json()["executionRole"], OTHER_ROLE);
     let described = sagemaker
@@ -295,10 +287,7 @@ async fn user_profile_lifecycle_with_update_in_place_replace_drift_and_delete() 
     let drifted = refreshed(&updated, provider.read(&updated).await.expect("exists"));
     assert_eq!(drifted.outputs_json()["executionRole"], EXEC_ROLE);
     let (news, changes) = provider.plan(&drifted, "UserProfile", "alice", &changed).await;
-    assert_eq!(
-        changes.detailed.get("executionRole").map(String::as_str),
-        Some("UPDATE")
-    );
+    assert_eq!(changes.detailed.get("executionRole"), Some(&DiffKind::Update));
     let repaired = provider.update(&drifted, news).await.expect("repair");
     assert_eq!(repaired.outputs_json()["executionRole"], OTHER_ROLE);
 

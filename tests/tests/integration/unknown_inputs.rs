@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use palisade::host::Plugin;
 use palisade::network::{FlowLog, FlowLogArgs, Vpc};
+use palisade::provider::{Diffed, ProviderClient, Subject};
 use palisade::reference::{referenced_urns, resolve};
 use palisade::security::{KmsAlias, KmsAliasArgs, KmsKey, KmsKeyArgs};
 use palisade::stack::Declared;
@@ -25,7 +26,7 @@ use palisade::Stack;
 use palisade_proto::pulumirpc as rpc;
 use palisade_proto::ResourceProviderClient;
 use palisade_provider_kit::check::DEFAULTS_KEY;
-use palisade_provider_kit::value::{decode_optional, encode_struct, PropertyMap, PropertyValue};
+use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use palisade_tests::{plugin_path, workspace_root};
 use secure_mlops::config::NatConfig;
 use secure_mlops::{declare, Config, Release};
@@ -207,10 +208,7 @@ pub(super) struct Sample {
 
 /// Every declared resource with its references replaced by plausible outputs of what they refer
 /// to; referenced resources are resolved first, so that their checked names flow into ARNs.
-pub(super) async fn samples(
-    stacks: &[Stack],
-    plugins: &mut BTreeMap<String, ResourceProviderClient<Channel>>,
-) -> Vec<Sample> {
+pub(super) async fn samples(stacks: &[Stack], plugins: &BTreeMap<String, ProviderClient>) -> Vec<Sample> {
     let mut by_urn: BTreeMap<String, (usize, &Declared)> = BTreeMap::new();
     for (i, stack) in stacks.iter().enumerate() {
         for declared in &stack.resources {
@@ -244,7 +242,7 @@ pub(super) async fn samples(
                 ))
             };
             let inputs = resolve(&declared.inputs, &lookup);
-            let client = plugins.get_mut(declared.package).expect("a plugin per package");
+            let client = &plugins[declared.package];
             let result = check(client, declared, None, &inputs).await;
             checked.insert((*urn).clone(), result.unwrap_or_default());
             out.push(Sample {
@@ -258,29 +256,31 @@ pub(super) async fn samples(
     out
 }
 
+/// Which resource a call is about.
+fn subject(declared: &Declared) -> Subject<'_> {
+    Subject {
+        urn: &declared.urn,
+        name: &declared.name,
+        token: &declared.token,
+    }
+}
+
 async fn check(
-    client: &mut ResourceProviderClient<Channel>,
+    client: &ProviderClient,
     declared: &Declared,
     olds: Option<&PropertyMap>,
     news: &PropertyMap,
 ) -> Result<PropertyMap, Vec<String>> {
-    let response = client
-        .check(rpc::CheckRequest {
-            urn: declared.urn.clone(),
-            olds: olds.map(encode_struct),
-            news: Some(encode_struct(news)),
-            random_seed: declared.urn.as_bytes().to_vec(),
-            name: declared.name.clone(),
-            r#type: declared.token.clone(),
-            ..Default::default()
-        })
+    let olds = olds.cloned().unwrap_or_default();
+    let seed = declared.urn.as_bytes().to_vec();
+    let checked = client
+        .check(subject(declared), &olds, news, seed)
         .await
-        .expect("the Check call completes")
-        .into_inner();
-    if response.failures.is_empty() {
-        Ok(decode_optional(response.inputs.as_ref()))
+        .expect("the Check call completes");
+    if checked.failures.is_empty() {
+        Ok(checked.inputs)
     } else {
-        Err(response
+        Err(checked
             .failures
             .into_iter()
             .map(|f| format!("{}: {}", f.property, f.reason))
@@ -288,32 +288,18 @@ async fn check(
     }
 }
 
-async fn diff(
-    client: &mut ResourceProviderClient<Channel>,
-    declared: &Declared,
-    olds: &PropertyMap,
-    news: &PropertyMap,
-) -> rpc::DiffResponse {
+async fn diff(client: &ProviderClient, declared: &Declared, olds: &PropertyMap, news: &PropertyMap) -> Diffed {
+    let id = format!("id-{}", declared.name);
     client
-        .diff(rpc::DiffRequest {
-            id: format!("id-{}", declared.name),
-            urn: declared.urn.clone(),
-            olds: Some(encode_struct(olds)),
-            news: Some(encode_struct(news)),
-            old_inputs: Some(encode_struct(olds)),
-            name: declared.name.clone(),
-            r#type: declared.token.clone(),
-            ..Default::default()
-        })
+        .diff(subject(declared), &id, olds, olds, news)
         .await
         .expect("the Diff call completes")
-        .into_inner()
 }
 
 /// `inputs` with every object member left out whose absence Check fills back in exactly as given:
 /// the program a Pulumi user writes, who leaves defaults to the provider.
 async fn without_defaults(
-    client: &mut ResourceProviderClient<Channel>,
+    client: &ProviderClient,
     declared: &Declared,
     inputs: &PropertyMap,
     checked: &PropertyMap,
@@ -480,13 +466,13 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
         let plugin = Plugin::start(&plugin_path(&package).expect("plugin built"), &[])
             .await
             .expect("plugin starts");
-        let mut client = plugin.client();
-        kinds.extend(schema_kinds(&mut client).await);
+        let client = ProviderClient::new(plugin.client());
+        kinds.extend(schema_kinds(&mut client.raw()).await);
         plugins.insert(package, client);
         running.push(plugin);
     }
     let stacks = sample_stacks();
-    let samples = samples(&stacks, &mut plugins).await;
+    let samples = samples(&stacks, &plugins).await;
 
     let mut violations = Vec::new();
     let mut cases = 0usize;
@@ -494,7 +480,7 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
     let mut covered: BTreeMap<String, usize> = BTreeMap::new();
     for sample in &samples {
         let declared = &sample.declared;
-        let client = plugins.get_mut(declared.package).expect("a plugin per package");
+        let client = &plugins[declared.package];
         let what = format!("{} {} ({})", declared.token, declared.name, stacks[sample.stack].name);
         let old = match check(client, declared, None, &sample.inputs).await {
             Ok(old) => old,
@@ -507,8 +493,11 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
             .await
             .unwrap_or_default();
         let unchanged = diff(client, declared, &old, &again).await;
-        if !unchanged.diffs.is_empty() {
-            violations.push(format!("{what}: the unchanged program diffs: {:?}", unchanged.diffs));
+        if !unchanged.properties.is_empty() {
+            violations.push(format!(
+                "{what}: the unchanged program diffs: {:?}",
+                unchanged.properties
+            ));
             continue;
         }
         let replacing = kinds.get(&declared.token).cloned().unwrap_or_default();
@@ -535,11 +524,11 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
                     }
                 };
                 let found = diff(client, declared, &old, &new).await;
-                let reported: BTreeSet<&String> = found.diffs.iter().chain(found.detailed_diff.keys()).collect();
+                let reported: BTreeSet<&String> = found.properties.iter().chain(found.detailed.keys()).collect();
                 if reported != BTreeSet::from([top]) {
                     violations.push(format!(
                         "{case}: Diff reports {:?}, expected exactly [{top}]",
-                        found.detailed_diff
+                        found.detailed
                     ));
                 }
                 let expected_replaces: Vec<String> = if replacing.contains(top) {
