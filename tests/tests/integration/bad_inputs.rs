@@ -72,15 +72,15 @@ async fn schema_inputs(client: &ProviderClient) -> BTreeMap<String, Inputs> {
 
 /// A place in the inputs: its top-level input, its wire path (`a.b[1].c`), how many steps below
 /// the top-level input it lies, and its value.
-struct Place {
-    top: String,
-    path: String,
-    depth: usize,
-    value: PropertyValue,
+pub(super) struct Place {
+    pub(super) top: String,
+    pub(super) path: String,
+    pub(super) depth: usize,
+    pub(super) value: PropertyValue,
 }
 
 /// Every place in `inputs`, at every depth.
-fn places(inputs: &PropertyMap) -> Vec<Place> {
+pub(super) fn places(inputs: &PropertyMap) -> Vec<Place> {
     fn walk(top: &str, path: String, depth: usize, value: &PropertyValue, out: &mut Vec<Place>) {
         out.push(Place {
             top: top.to_string(),
@@ -125,7 +125,7 @@ fn wrongly_typed(value: &PropertyValue) -> Option<PropertyValue> {
 }
 
 /// `inputs` with the value at `path` (as [`paths`] names it) replaced by `replacement`.
-fn replaced(inputs: &PropertyMap, path: &str, replacement: &PropertyValue) -> PropertyMap {
+pub(super) fn replaced(inputs: &PropertyMap, path: &str, replacement: &PropertyValue) -> PropertyMap {
     fn set(value: &mut PropertyValue, here: &str, path: &str, replacement: &PropertyValue) -> bool {
         if here == path {
             *value = replacement.clone();
@@ -159,7 +159,6 @@ fn names(property: &str, path: &str) -> bool {
 
 #[tokio::test]
 async fn every_wrongly_typed_or_missing_input_of_every_kind_is_refused_naming_it() {
-    let mut raw = BTreeMap::new();
     let mut clients = BTreeMap::new();
     let mut running = Vec::new();
     let mut kinds = BTreeMap::new();
@@ -169,12 +168,11 @@ async fn every_wrongly_typed_or_missing_input_of_every_kind_is_refused_naming_it
             .expect("plugin starts");
         let client = ProviderClient::new(plugin.client());
         kinds.extend(schema_inputs(&client).await);
-        raw.insert(package.clone(), plugin.client());
         clients.insert(package, client);
         running.push(plugin);
     }
     let stacks = sample_stacks();
-    let samples = samples(&stacks, &mut raw).await;
+    let samples = samples(&stacks, &clients).await;
 
     let mut violations = Vec::new();
     let mut covered: BTreeMap<&str, usize> = BTreeMap::new();

@@ -4,6 +4,7 @@
 mod adoption;
 mod analyzer;
 mod bad_inputs;
+mod changed_inputs;
 mod cli;
 mod conformance;
 mod crash;
