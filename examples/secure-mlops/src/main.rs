@@ -171,8 +171,13 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
     let mut stdout = std::io::stdout();
     let mut hosts = Hosts::default();
     // Every command works on the same targets: an organizational unit's are looked up first.
+    // Its own plugins, stopped once done: the management account's provider must never serve a
+    // stack whose account happens to have the same name.
     let management = config.management_account();
-    let config = match organization::resolve(config, &hosts).await {
+    let lookup = Hosts::default();
+    let resolved = organization::resolve(config, &lookup).await;
+    lookup.stop().await;
+    let config = match resolved {
         Ok(config) => config,
         Err(error) => {
             tracing::error!(error = %error, "resolving the targets failed");
