@@ -43,8 +43,8 @@ pub async fn resolve(config: Config, hosts: &Hosts) -> Result<Config, Organizati
         return Ok(config);
     };
     let account = config.management_account();
-    let mut args = OrganizationalUnitAccountsArgs::new(organization.organizational_unit.clone());
-    args.recursive = organization.recursive;
+    let args = OrganizationalUnitAccountsArgs::new(organization.organizational_unit.clone())
+        .with_recursive(organization.recursive);
     let found = hosts
         .call::<ListOrganizationalUnitAccounts>(&account, &args)
         .await

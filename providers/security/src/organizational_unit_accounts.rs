@@ -154,13 +154,12 @@ mod lifecycle {
     }
 
     /// Organizations' refusals, with what to change: an OU that does not exist names the property;
-    /// the wrong caller names the account the function must run in.
+    /// the wrong caller names the account the function must run in. The kinds are the kit's
+    /// classification (`ParentNotFoundException` is NotFound, the only thing these calls look up).
     fn explain(error: ProviderError, unit: &str) -> ProviderError {
-        let code = match &error {
-            ProviderError::Aws { code, .. } => code.clone(),
-            _ => return error,
-        };
-        if code == "ParentNotFoundException" {
+        let not_in_an_organization =
+            matches!(&error, ProviderError::Aws { code, .. } if code == "AWSOrganizationsNotInUseException");
+        if error.is_not_found() {
             return ProviderError::invalid(
                 "organizationalUnitId",
                 format!(
@@ -170,7 +169,7 @@ mod lifecycle {
                 ),
             );
         }
-        if code == "AWSOrganizationsNotInUseException" {
+        if not_in_an_organization {
             return error.with_note(
                 "the account the function runs in belongs to no organization; run it in the organization's \
                  management account or a delegated administrator",
@@ -302,6 +301,31 @@ mod tests {
             }
             other => panic!("expected an invalid organizationalUnitId, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_account_outside_any_organization_is_told_where_to_run() {
+        let alone = mock!(Client::list_accounts_for_parent).then_error(|| {
+            ListAccountsForParentError::generic(
+                ErrorMetadata::builder()
+                    .code("AWSOrganizationsNotInUseException")
+                    .message("Your account is not a member of an organization.")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&alone]);
+        let text = list_accounts(&client, UNIT, false)
+            .await
+            .expect_err("no organization")
+            .to_string();
+        assert!(
+            text.starts_with("ListAccountsForParent: AWSOrganizationsNotInUseException: Your account is not a member"),
+            "{text}"
+        );
+        assert!(
+            text.contains("belongs to no organization; run it in the organization's management account"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
