@@ -10,7 +10,7 @@ use aws_sdk_sagemaker::types::{EndpointStatus, Tag};
 use aws_sdk_sagemaker::Client;
 
 use crate::prelude::*;
-use crate::tags::{user_tags, URN_TAG};
+use crate::tags::{self, user_tags, URN_TAG};
 
 /// The SageMaker client of this provider process.
 pub async fn client(ctx: &Context) -> Result<Client> {
@@ -75,7 +75,7 @@ pub async fn update_tags(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let removed = tags::removed_keys(old, new);
     if !removed.is_empty() {
         sagemaker
             .delete_tags()
@@ -85,11 +85,7 @@ pub async fn update_tags(
             .await
             .map_err(|e| aws_error("DeleteTags", e))?;
     }
-    let changed: BTreeMap<String, String> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let changed = tags::changed_tags(old, new);
     if !changed.is_empty() {
         sagemaker
             .add_tags()

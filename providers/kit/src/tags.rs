@@ -38,6 +38,19 @@ where
         .collect()
 }
 
+/// Keys of `old` that `new` no longer has: the tags an update removes.
+pub fn removed_keys(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
+    old.keys().filter(|k| !new.contains_key(*k)).cloned().collect()
+}
+
+/// Tags of `new` that `old` lacks or holds with another value: the tags an update writes.
+pub fn changed_tags(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    new.iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Validator for a `tags` property: keys must not use the reserved prefixes.
 pub fn validate_tags(tags: &serde_json::Value) -> Result<(), String> {
     let Some(map) = tags.as_object() else {
@@ -65,6 +78,18 @@ pub fn validate_tags(tags: &serde_json::Value) -> Result<(), String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_update_removes_the_tags_that_went_and_writes_those_added_or_changed() {
+        let tags = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let old = tags(&[("team", "ml"), ("cost", "1"), ("keep", "x")]);
+        let new = tags(&[("cost", "2"), ("keep", "x"), ("owner", "ana")]);
+        assert_eq!(removed_keys(&old, &new), vec!["team".to_string()]);
+        assert_eq!(changed_tags(&old, &new), tags(&[("cost", "2"), ("owner", "ana")]));
+        assert!(removed_keys(&new, &new).is_empty() && changed_tags(&new, &new).is_empty());
+    }
 
     #[test]
     fn ownership_tags_carry_urn_and_stack() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
 use aws_sdk_ec2::Client;
 use palisade_provider_kit::prelude::*;
-use palisade_provider_kit::tags::{user_tags, URN_TAG};
+use palisade_provider_kit::tags::{self, user_tags, URN_TAG};
 
 /// The EC2 client of this provider process.
 pub(crate) async fn client(ctx: &Context) -> Result<Client> {
@@ -50,9 +50,8 @@ pub(crate) async fn update_tags(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let removed: Vec<Tag> = old
-        .keys()
-        .filter(|k| !new.contains_key(*k))
+    let removed: Vec<Tag> = tags::removed_keys(old, new)
+        .into_iter()
         .map(|k| Tag::builder().key(k).build())
         .collect();
     if !removed.is_empty() {
@@ -63,11 +62,7 @@ pub(crate) async fn update_tags(
             .await
             .map_err(|e| aws_error("DeleteTags", e))?;
     }
-    let changed: BTreeMap<String, String> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let changed = tags::changed_tags(old, new);
     if !changed.is_empty() {
         ec2.create_tags()
             .resources(id)

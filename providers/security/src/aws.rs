@@ -1,7 +1,5 @@
 //! AWS helpers shared by the security resources: the clients, policy text, tag shapes.
 
-use std::collections::BTreeMap;
-
 use palisade_provider_kit::prelude::*;
 use serde_json::Value as Json;
 
@@ -67,11 +65,6 @@ fn percent_decode(text: &str) -> String {
 pub(crate) fn adopting(kind: &str, id: String, urn: &str) -> String {
     tracing::info!(kind, id, urn, "adopting what an earlier run created");
     id
-}
-
-/// Keys of `old` that `new` no longer has.
-pub(crate) fn removed_keys(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
-    old.keys().filter(|k| !new.contains_key(*k)).cloned().collect()
 }
 
 #[cfg(test)]

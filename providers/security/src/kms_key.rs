@@ -180,7 +180,7 @@ pub(crate) mod lifecycle {
     use aws_sdk_kms::Client;
     use palisade_provider_kit::policy;
     use palisade_provider_kit::prelude::*;
-    use palisade_provider_kit::tags::{user_tags, URN_TAG};
+    use palisade_provider_kit::tags::{self, user_tags, URN_TAG};
 
     use super::{key_policy_or_default, KmsKey, KmsKeyArgs, KmsKeyState};
     use crate::aws;
@@ -329,7 +329,7 @@ pub(crate) mod lifecycle {
         if policy_changed {
             put_key_policy(kms, id, &key_policy_or_default(new.policy.as_ref(), &live.account_id)).await?;
         }
-        let removed = aws::removed_keys(&old.tags, &new.tags);
+        let removed = tags::removed_keys(&old.tags, &new.tags);
         if !removed.is_empty() {
             kms.untag_resource()
                 .key_id(id)

@@ -170,7 +170,7 @@ mod lifecycle {
     use aws_sdk_iam::Client;
     use palisade_provider_kit::policy;
     use palisade_provider_kit::prelude::*;
-    use palisade_provider_kit::tags::{user_tags, URN_TAG};
+    use palisade_provider_kit::tags::{self, user_tags, URN_TAG};
 
     use super::{Role, RoleArgs, RoleState};
     use crate::aws;
@@ -381,7 +381,7 @@ mod lifecycle {
                     .or_gone()?;
             }
         }
-        let removed = aws::removed_keys(&old.tags, &new.tags);
+        let removed = tags::removed_keys(&old.tags, &new.tags);
         if !removed.is_empty() {
             iam.untag_role()
                 .role_name(name)
