@@ -181,7 +181,7 @@ mod lifecycle {
                 .map_err(|e| aws_error("DescribeVpcEndpoints", e))?
                 .vpc_endpoints()
                 .iter()
-                .filter(|e| !matches!(e.state().map(|s| s.as_str()), Some("deleted" | "deleting")))
+                .filter(|e| !is_state(e.state(), &["deleted", "deleting"]))
                 .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
                 .collect())
         }
@@ -287,12 +287,11 @@ mod lifecycle {
                 ec2::unsuccessful("DeleteVpcEndpoints", output.unsuccessful()).or_gone()?;
             }
             ctx.wait_until(&format!("VPC endpoint {} to be deleted", request.id), || async {
-                let state = describe(&ec2, &request.id)
-                    .await?
-                    .and_then(|e| e.state().map(|s| s.as_str().to_string()));
-                Ok(match state.as_deref() {
-                    None | Some("deleted") => Progress::Done(()),
-                    Some(other) => Progress::Pending(other.to_string()),
+                let state = describe(&ec2, &request.id).await?.and_then(|e| e.state().cloned());
+                Ok(match state {
+                    None => Progress::Done(()),
+                    Some(state) if is_state(Some(&state), &["deleted"]) => Progress::Done(()),
+                    Some(other) => Progress::Pending(other.as_str().to_string()),
                 })
             })
             .await
@@ -339,7 +338,7 @@ mod lifecycle {
         let Some(endpoint) = describe(ec2, id).await? else {
             return Ok(None);
         };
-        if endpoint.state().is_some_and(|s| s.as_str() == "deleted") {
+        if is_state(endpoint.state(), &["deleted"]) {
             return Ok(None);
         }
         let strings = |items: &[String]| items.to_vec();
@@ -401,6 +400,12 @@ mod lifecycle {
             .first()
             .and_then(|l| l.prefix_list_id())
             .map(str::to_string))
+    }
+
+    /// Whether `state` is one of `states`: AWS answers VPC endpoint states in lower case (`deleted`),
+    /// while the SDK's names for the same states are capitalised (`Deleted`); either counts.
+    fn is_state(state: Option<&aws_sdk_ec2::types::State>, states: &[&str]) -> bool {
+        state.is_some_and(|state| states.iter().any(|s| state.as_str().eq_ignore_ascii_case(s)))
     }
 }
 

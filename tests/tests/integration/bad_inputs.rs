@@ -49,7 +49,7 @@ async fn schema_inputs(client: &ProviderClient) -> BTreeMap<String, Inputs> {
             .expect("inputProperties")
             .iter()
             .filter_map(|(name, p)| {
-                let any = |p: &Json| p["$ref"] == Json::from("pulumi.json#/Any");
+                let any = |p: &Json| p["$ref"] == "pulumi.json#/Any";
                 if any(p) {
                     Some((name.clone(), 0))
                 } else if any(&p["additionalProperties"]) || any(&p["items"]) {

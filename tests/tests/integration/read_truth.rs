@@ -2,7 +2,9 @@
 //! `refresh` (Read, then Diff of the state's inputs against the inputs Read found) reports no drift,
 //! and a following preview (Check and Diff of the declaration against the refreshed state) reports no
 //! changes; with and without each optional block of the kind. The kinds come from the providers'
-//! own schemas: a kind without a case fails the test.
+//! own schemas: a kind without a case fails the test. At the end everything made is deleted, newest
+//! first: each delete succeeds, a second delete of the same resource (a destroy killed and resumed)
+//! succeeds, and Read then finds nothing.
 //!
 //! Also: an endpoint update that SageMaker rolls back (InService on the old configuration with a
 //! FailureReason, terraform-provider-aws #39099) is an error that names the reason, and the endpoint
@@ -52,6 +54,10 @@ struct Invariant {
     providers: BTreeMap<&'static str, TestProvider>,
     covered: BTreeSet<(String, String, String)>,
     failures: Vec<String>,
+    /// Every resource made, in order: `(package, case, resource)`.
+    created: Vec<(&'static str, String, Live)>,
+    /// Cases whose delete put a default back rather than removing something.
+    reset: Vec<String>,
 }
 
 impl Invariant {
@@ -67,6 +73,8 @@ impl Invariant {
             providers,
             covered: BTreeSet::new(),
             failures: Vec::new(),
+            created: Vec::new(),
+            reset: Vec::new(),
         }
     }
 
@@ -91,6 +99,7 @@ impl Invariant {
         };
         self.covered
             .insert((package.to_string(), kind.to_string(), variant.to_string()));
+        self.created.push((package, case.clone(), live.clone()));
 
         // A preview straight after `up`: nothing to do.
         let (_, changes) = provider.plan(&live, kind, &name, &declared).await;
@@ -140,6 +149,35 @@ impl Invariant {
             ));
         }
         Some(refreshed)
+    }
+
+    /// Deletes everything made, newest first, the way a destroy does and the way a destroy that was
+    /// killed resumes: each delete succeeds, deleting again what is already gone succeeds too, and
+    /// a Read afterwards finds nothing (so a refresh drops it from the state).
+    async fn delete_everything(&mut self) {
+        for (package, case, live) in std::mem::take(&mut self.created).into_iter().rev() {
+            let provider = &self.providers[package];
+            if let Err(error) = provider.delete(&live).await {
+                self.failures.push(format!("{case}: delete failed: {}", error.message()));
+                continue;
+            }
+            if let Err(error) = provider.delete(&live).await {
+                self.failures.push(format!(
+                    "{case}: deleting it again (a destroy resumed) failed: {}",
+                    error.message()
+                ));
+            }
+            match provider.read(&live).await {
+                None => {}
+                // A key always has a policy: deleting a KmsKeyPolicy puts the default back. What
+                // must not happen is that Read finds the deleted declaration still in force.
+                Some((_, inputs)) if plain(&inputs) != plain(&live.inputs) => self.reset.push(case),
+                Some((outputs, _)) => self.failures.push(format!(
+                    "{case}: read after delete still finds it as it was: {}",
+                    plain(&outputs)
+                )),
+            }
+        }
     }
 }
 
@@ -594,6 +632,9 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
     )
     .await;
 
+    let made = run.created.len();
+    run.delete_everything().await;
+
     // Every declared kind has at least one case that ran.
     let mut uncovered = Vec::new();
     for package in PACKAGES {
@@ -605,9 +646,11 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
     }
     let kinds: BTreeSet<_> = run.covered.iter().map(|(p, k, _)| (p.clone(), k.clone())).collect();
     eprintln!(
-        "read truth: {} (kind, variant) cases over {} kinds",
+        "read truth: {} (kind, variant) cases over {} kinds; {made} resources deleted, twice, and read as \
+         gone (reset to a default instead: {:?})",
         run.covered.len(),
-        kinds.len()
+        kinds.len(),
+        run.reset
     );
     for provider in std::mem::take(&mut run.providers).into_values() {
         provider.stop().await;
