@@ -7,6 +7,7 @@
 //! reusing the name (deleting first, creating again) would pull it from under the endpoint.
 
 use palisade_provider_kit::prelude::*;
+use palisade_provider_kit::validate::require;
 
 use crate::validate;
 
@@ -71,13 +72,9 @@ fn all() -> i32 {
 
 fn instance_type(value: &serde_json::Value) -> Result<(), String> {
     let kind = value.as_str().unwrap_or_default();
-    if kind.starts_with("ml.") && kind.len() > 3 {
-        Ok(())
-    } else {
-        Err(format!(
-            "{kind:?} is not a SageMaker instance type; give one such as `ml.m5.large`"
-        ))
-    }
+    require(kind.starts_with("ml.") && kind.len() > 3, || {
+        format!("{kind:?} is not a SageMaker instance type; give one such as `ml.m5.large`")
+    })
 }
 
 fn positive_count(value: &serde_json::Value) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! Single-property checks shared by the deploy resources. Each error says what is expected. Names,
 //! role ARNs and network ids come from the kit's shared vocabulary.
 
+use palisade_provider_kit::validate::require;
 use serde_json::Value as Json;
 
 pub(crate) use palisade_provider_kit::validate::{role_arn, sagemaker_name, security_group_ids, subnet_ids};
@@ -9,14 +10,14 @@ pub(crate) use palisade_provider_kit::validate::{role_arn, sagemaker_name, secur
 pub(crate) fn model_package_arn(value: &Json) -> Result<(), String> {
     let arn = value.as_str().unwrap_or_default();
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() == 6 && parts[0] == "arn" && parts[2] == "sagemaker" && parts[5].starts_with("model-package/") {
-        Ok(())
-    } else {
-        Err(format!(
+    let valid =
+        parts.len() == 6 && parts[0] == "arn" && parts[2] == "sagemaker" && parts[5].starts_with("model-package/");
+    require(valid, || {
+        format!(
             "{arn:?} is not a model package ARN; give `arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>` \
              (the `modelPackageArn` output of a ModelPackage or of getLatestApprovedModelPackage)"
-        ))
-    }
+        )
+    })
 }
 
 /// An S3 URI (`s3://bucket/key`).

@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 
 use crate::diff::{diff_inputs, Diff};
 use crate::schema::Properties;
+use crate::validate::require;
 use crate::value::{map_to_json, PropertyMap};
 
 /// How a provider reaches its AWS account.
@@ -87,34 +88,24 @@ fn validate_region(value: &Json) -> Result<(), String> {
         && region
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if well_formed {
-        Ok(())
-    } else {
-        Err(format!(
-            "{region:?} is not an AWS region name; expected something like `eu-west-1`"
-        ))
-    }
+    require(well_formed, || {
+        format!("{region:?} is not an AWS region name; expected something like `eu-west-1`")
+    })
 }
 
 /// Checks a 12-digit AWS account id.
 pub fn validate_account_id(value: &Json) -> Result<(), String> {
     let id = value.as_str().unwrap_or_default();
-    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not an AWS account id; expected 12 digits such as `111111111111`"
-        ))
-    }
+    require(id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()), || {
+        format!("{id:?} is not an AWS account id; expected 12 digits such as `111111111111`")
+    })
 }
 
 fn validate_endpoint(value: &Json) -> Result<(), String> {
     let url = value.as_str().unwrap_or_default();
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!("{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`"))
-    }
+    require(url.starts_with("http://") || url.starts_with("https://"), || {
+        format!("{url:?} is not a URL; expected e.g. `http://127.0.0.1:5000`")
+    })
 }
 
 #[cfg(test)]

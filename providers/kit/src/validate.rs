@@ -5,6 +5,15 @@
 
 use serde_json::Value as Json;
 
+/// A validator's answer: `Ok` when `valid`, else the reason (written only when needed).
+pub fn require(valid: bool, reason: impl FnOnce() -> String) -> Result<(), String> {
+    if valid {
+        Ok(())
+    } else {
+        Err(reason())
+    }
+}
+
 /// An IAM role ARN: `arn:<partition>:iam::<12-digit account id>:role/<path and name>` (IAM is
 /// global, so the region field is empty).
 pub fn role_arn(value: &Json) -> Result<(), String> {
@@ -21,13 +30,11 @@ pub fn role_arn(value: &Json) -> Result<(), String> {
         }
         _ => false,
     };
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
+    require(valid, || {
+        format!(
             "{arn:?} is not an IAM role ARN; expected `arn:aws:iam::<account id>:role/<name>` (the `arn` output of a Role)"
-        ))
-    }
+        )
+    })
 }
 
 /// An AWS resource id with the given prefix (`vpc-`, `subnet-`, `sg-`, ...) followed by letters and
@@ -35,13 +42,10 @@ pub fn role_arn(value: &Json) -> Result<(), String> {
 pub fn resource_id(value: &Json, prefix: &str, what: &str) -> Result<(), String> {
     let id = value.as_str().unwrap_or_default();
     let rest = id.strip_prefix(prefix).unwrap_or_default();
-    if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not {what} id; expected `{prefix}` followed by letters and digits"
-        ))
-    }
+    require(
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()),
+        || format!("{id:?} is not {what} id; expected `{prefix}` followed by letters and digits"),
+    )
 }
 
 /// A VPC id (`vpc-...`).
@@ -77,13 +81,11 @@ pub fn sagemaker_name(value: &Json) -> Result<(), String> {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
+    require(valid, || {
+        format!(
             "{name:?} is not a SageMaker name; use 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit"
-        ))
-    }
+        )
+    })
 }
 
 /// An AWS Organizations organizational unit id: `ou-`, the root's 4 to 32 lowercase letters or
@@ -97,13 +99,11 @@ pub fn organizational_unit_id(value: &Json) -> Result<(), String> {
         .strip_prefix("ou-")
         .and_then(|rest| rest.split_once('-'))
         .is_some_and(|(root, unit)| part(root, 4..=32) && part(unit, 8..=32));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
+    require(valid, || {
+        format!(
             "{id:?} is not an organizational unit id; expected `ou-<4-32 lowercase letters or digits>-<8-32 lowercase letters or digits>` (`ou-ab12-cd34ef56`; `aws organizations list-organizational-units-for-parent` lists them)"
-        ))
-    }
+        )
+    })
 }
 
 /// Applies `check` to each item of a list (or to a lone value).

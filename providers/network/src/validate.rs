@@ -1,7 +1,7 @@
 //! Validators for network properties; each error says what is expected. The ids other providers
 //! take too (VPC, subnet, security group) come from the kit's shared vocabulary.
 
-use palisade_provider_kit::validate::{each, resource_id};
+use palisade_provider_kit::validate::{each, require, resource_id};
 use serde_json::Value as Json;
 
 pub use palisade_provider_kit::validate::{role_arn, security_group_ids, subnet_id, subnet_ids, vpc_id};
@@ -46,13 +46,9 @@ pub fn parse_cidr(text: &str) -> Result<([u8; 4], u8), String> {
 pub fn vpc_cidr(value: &Json) -> Result<(), String> {
     let text = value.as_str().unwrap_or_default();
     let (_, prefix) = parse_cidr(text)?;
-    if (16..=28).contains(&prefix) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{text:?} has prefix /{prefix}; AWS accepts /16 to /28 for VPCs and subnets"
-        ))
-    }
+    require((16..=28).contains(&prefix), || {
+        format!("{text:?} has prefix /{prefix}; AWS accepts /16 to /28 for VPCs and subnets")
+    })
 }
 
 /// An instance tenancy AWS knows.
@@ -72,13 +68,10 @@ pub fn availability_zone(value: &Json) -> Result<(), String> {
         && region
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if region_like && letter.chars().all(|c| c.is_ascii_lowercase()) && !letter.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{zone:?} is not an availability zone; expected a region and a letter such as `eu-west-1a`"
-        ))
-    }
+    require(
+        region_like && letter.chars().all(|c| c.is_ascii_lowercase()) && !letter.is_empty(),
+        || format!("{zone:?} is not an availability zone; expected a region and a letter such as `eu-west-1a`"),
+    )
 }
 
 /// A list of managed prefix list ids (`pl-...`).

@@ -1,6 +1,7 @@
 //! KmsAlias: a friendly, stable name (`alias/ml-data`) for a KMS key, movable to another key.
 
 use palisade_provider_kit::prelude::*;
+use palisade_provider_kit::validate::require;
 use serde_json::Value as Json;
 
 use crate::kms_key_policy::key_reference;
@@ -57,13 +58,9 @@ fn alias_name(value: &Json) -> Result<(), String> {
         && rest
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?}: after `alias/`, use 1 to 250 letters, digits, `/`, `_` or `-`"
-        ))
-    }
+    require(valid, || {
+        format!("{name:?}: after `alias/`, use 1 to 250 letters, digits, `/`, `_` or `-`")
+    })
 }
 
 /// Whether a declared key reference (id or ARN) names the key with id `key_id`.

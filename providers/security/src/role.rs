@@ -7,6 +7,7 @@
 use palisade_provider_kit::policy;
 use palisade_provider_kit::prelude::*;
 use palisade_provider_kit::tags::validate_tags;
+use palisade_provider_kit::validate::require;
 use serde_json::Value as Json;
 
 /// An IAM role.
@@ -88,13 +89,9 @@ fn role_name(value: &Json) -> Result<(), String> {
     let name = value.as_str().unwrap_or_default();
     let valid =
         (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a role name; use 1 to 64 letters, digits or `+=,.@_-`"
-        ))
-    }
+    require(valid, || {
+        format!("{name:?} is not a role name; use 1 to 64 letters, digits or `+=,.@_-`")
+    })
 }
 
 fn role_path(value: &Json) -> Result<(), String> {
@@ -103,13 +100,9 @@ fn role_path(value: &Json) -> Result<(), String> {
         && path.ends_with('/')
         && path.len() <= 512
         && path.chars().all(|c| ('!'..='~').contains(&c));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{path:?} is not an IAM path; it starts and ends with `/`, e.g. `/` or `/ml/`"
-        ))
-    }
+    require(valid, || {
+        format!("{path:?} is not an IAM path; it starts and ends with `/`, e.g. `/` or `/ml/`")
+    })
 }
 
 fn inline_policies(value: &Json) -> Result<(), String> {
