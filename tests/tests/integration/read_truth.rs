@@ -158,7 +158,8 @@ impl Invariant {
         for (package, case, live) in std::mem::take(&mut self.created).into_iter().rev() {
             let provider = &self.providers[package];
             if let Err(error) = provider.delete(&live).await {
-                self.failures.push(format!("{case}: delete failed: {}", error.message()));
+                self.failures
+                    .push(format!("{case}: delete failed: {}", error.message()));
                 continue;
             }
             if let Err(error) = provider.delete(&live).await {
