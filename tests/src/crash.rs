@@ -108,14 +108,20 @@ pub fn secure_mlops_binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The reference deploy against one emulator, with its state in `dir`.
+/// The reference environment's program against one emulator, with its state in `dir`.
 #[derive(Debug)]
 pub struct Deployment {
     binary: PathBuf,
     dir: PathBuf,
     env: Vec<(String, String)>,
     runs: usize,
+    command: Vec<&'static str>,
 }
+
+/// What a run of the reference program does.
+pub const DEPLOY: [&str; 3] = ["deploy", "--yes", "--approve-prod"];
+/// Destroys everything, data included, without asking.
+pub const DESTROY: [&str; 2] = ["destroy", "--yes"];
 
 /// A finished run.
 #[derive(Debug)]
@@ -201,7 +207,14 @@ impl Deployment {
             dir: dir.to_path_buf(),
             env,
             runs: 0,
+            command: DEPLOY.to_vec(),
         })
+    }
+
+    /// Makes the following runs `command` (e.g. [`DESTROY`]) instead of [`DEPLOY`].
+    pub fn runs(&mut self, command: &[&'static str]) -> &mut Self {
+        self.command = command.to_vec();
+        self
     }
 
     /// The state directory.
@@ -209,14 +222,14 @@ impl Deployment {
         self.dir.join("state")
     }
 
-    /// Starts `secure-mlops deploy --yes --approve-prod` in its own process group.
+    /// Starts `secure-mlops` with the command (deploy unless told otherwise) in its own process group.
     pub fn start(&mut self) -> anyhow::Result<Running> {
         use std::os::unix::process::CommandExt as _;
         self.runs += 1;
         let log = self.dir.join(format!("run-{}.log", self.runs));
         let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(&self.binary)
-            .args(["deploy", "--yes", "--approve-prod"])
+            .args(&self.command)
             .current_dir(workspace_root())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -234,7 +247,7 @@ impl Deployment {
         })
     }
 
-    /// Runs the deploy to its end.
+    /// Runs the command to its end.
     pub fn run(&mut self, timeout: Duration) -> anyhow::Result<Finished> {
         self.start()?.wait(timeout)
     }
@@ -270,6 +283,7 @@ pub enum Killed {
 }
 
 /// One crash: the killed run, the rerun and the run after it, on a fresh emulator kept for the audit.
+/// For a destroy, the environment was deployed first, uninterrupted.
 #[derive(Debug)]
 pub struct Crash {
     /// The emulator, with everything the runs made.
@@ -300,7 +314,27 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn crash_at(point: &Point, dir: &Path) -> anyhow::Result<Crash> {
     let started = Instant::now();
     let emulator = Emulator::start()?;
+    let deployment = Deployment::new(&emulator, dir)?;
+    crash_run(emulator, deployment, point, started)
+}
+
+/// Deploys the reference environment on a fresh emulator, then kills its destroy at `point` (counted
+/// from the destroy's first mutating call), reruns the destroy, then runs it once more with the
+/// request journal cleared.
+pub fn crash_destroy_at(point: &Point, dir: &Path) -> anyhow::Result<Crash> {
+    let started = Instant::now();
+    let emulator = Emulator::start()?;
     let mut deployment = Deployment::new(&emulator, dir)?;
+    let deployed = deployment.run(RUN_TIMEOUT)?;
+    if !deployed.success {
+        bail!("the deploy before the destroy failed:\n{}", deployed.tail(20));
+    }
+    deployment.runs(&DESTROY);
+    crash_run(emulator, deployment, point, started)
+}
+
+/// Arms `point`, starts the deployment's command, kills it there, then reruns it twice.
+fn crash_run(emulator: Emulator, mut deployment: Deployment, point: &Point, started: Instant) -> anyhow::Result<Crash> {
     emulator.arm_crash_point(point)?;
     let mut running = deployment.start()?;
     let killed = loop {

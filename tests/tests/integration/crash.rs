@@ -8,11 +8,16 @@
 //! `aimed_kills_right_after_each_create_converge` (CI) kills right after the first create of each
 //! kind, with the create's answer lost (AWS made it, the program never heard). The random sweep
 //! (`random_kills_converge`, ignored; `scripts/crash-sweep` runs it) kills at seeded random ranks.
+//! `aimed_kills_right_after_each_delete_converge` does the same to `secure-mlops destroy` after an
+//! uninterrupted deploy: killed right after the first deletion of each kind, the rerun must leave
+//! nothing of the environment in AWS and no state resource, and a third destroy changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use palisade_tests::crash::{crash_at, first_creates, Crash, Deployment, Killed, Point, RUN_TIMEOUT};
+use palisade_tests::crash::{
+    crash_at, crash_destroy_at, first_creates, Crash, Deployment, Killed, Point, DESTROY, RUN_TIMEOUT,
+};
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::Value as Json;
 
@@ -120,6 +125,12 @@ impl Aws {
             }
         }
         for endpoint in self.ec2.describe_vpc_endpoints().send().await?.vpc_endpoints() {
+            // AWS lists a deleted endpoint for a while after, in state `deleted` (lower case,
+            // which the SDK does not map to its `Deleted`).
+            let state = endpoint.state().map(|s| s.as_str().to_ascii_lowercase());
+            if matches!(state.as_deref(), Some("deleted" | "deleting")) {
+                continue;
+            }
             let id = endpoint.vpc_endpoint_id().unwrap_or_default();
             found.push(self.cloud("VpcEndpoint", id, ec2_urn(endpoint.tags())));
         }
@@ -418,8 +429,11 @@ fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("palisade-crash-{}-{name}", std::process::id()))
 }
 
+/// How one point is crashed: [`crash_at`] (a deploy) or [`crash_destroy_at`].
+type CrashFn = fn(&Point, &std::path::Path) -> anyhow::Result<Crash>;
+
 /// Runs `points` on `workers` threads (each on its own emulator), in order of the list.
-fn sweep(points: Vec<Point>, workers: usize) -> Vec<Verdict> {
+fn sweep(points: Vec<Point>, workers: usize, crash: CrashFn) -> Vec<Verdict> {
     let queue = std::sync::Mutex::new(points.into_iter().enumerate().collect::<Vec<_>>());
     let verdicts = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -429,7 +443,7 @@ fn sweep(points: Vec<Point>, workers: usize) -> Vec<Verdict> {
                     break;
                 };
                 let dir = scratch(&format!("point-{index}"));
-                let verdict = crash_at(&point, &dir).and_then(judge);
+                let verdict = crash(&point, &dir).and_then(judge);
                 match verdict {
                     Ok(verdict) => {
                         eprintln!("crash point {}", verdict.details());
@@ -486,7 +500,7 @@ fn aimed_kills_right_after_each_create_converge() {
             swallow: true,
         })
         .collect();
-    let verdicts = sweep(points, workers());
+    let verdicts = sweep(points, workers(), crash_at);
     let failed: Vec<String> = verdicts
         .iter()
         .filter(|v| !v.converged())
@@ -568,7 +582,7 @@ fn random_kills_converge() {
             swallow: random.next().is_multiple_of(2),
         })
         .collect();
-    let verdicts = sweep(points, workers());
+    let verdicts = sweep(points, workers(), crash_at);
 
     let converged = verdicts.iter().filter(|v| v.converged()).count();
     let killed = verdicts.iter().filter(|v| v.killed == Killed::AtPoint).count();
@@ -590,4 +604,80 @@ fn random_kills_converge() {
         .map(Verdict::details)
         .collect();
     assert!(failed.is_empty(), "not converged:\n{}", failed.join("\n"));
+}
+
+/// The operation a mutating call of a destroy performs, when it deletes something: its action
+/// (`ec2:DeleteVpc`, `kms:ScheduleKeyDeletion`), or for S3's REST calls `s3:DeleteBucket` and
+/// `s3:DeleteBucket?<sub-resource>` (the journal names those by method and path).
+fn deletion(call: &str) -> Option<String> {
+    let (service, action) = call.split_once(':')?;
+    if action.starts_with("Delete") || action.starts_with("ScheduleKeyDeletion") || action.starts_with("Detach") {
+        return Some(call.to_string());
+    }
+    let rest = action.strip_prefix("DELETE /")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let bucket_only = !path.trim_end_matches('/').contains('/');
+    (service == "s3" && bucket_only).then(|| format!("s3:DeleteBucket?{query}"))
+}
+
+#[test]
+fn deletions_are_found_by_action_and_bucket_delete() {
+    assert_eq!(deletion("ec2:DeleteVpc").as_deref(), Some("ec2:DeleteVpc"));
+    assert_eq!(deletion("kms:ScheduleKeyDeletion").as_deref(), Some("kms:ScheduleKeyDeletion"));
+    assert_eq!(deletion("s3:DELETE /mlops-data-1/?").as_deref(), Some("s3:DeleteBucket?"));
+    assert_eq!(deletion("s3:DELETE /mlops-data-1/?policy").as_deref(), Some("s3:DeleteBucket?policy"));
+    assert_eq!(deletion("s3:DELETE /mlops-data-1/model.tar.gz?"), None);
+    assert_eq!(deletion("ec2:CreateVpc"), None);
+}
+
+#[test]
+fn aimed_kills_right_after_each_delete_converge() {
+    // One uninterrupted deploy and destroy: which deletions the destroy makes, each kind's first.
+    let emulator = Emulator::start().expect("emulator");
+    let dir = scratch("destroy-reference");
+    let mut deployment = Deployment::new(&emulator, &dir).expect("deployment");
+    let deployed = deployment.run(RUN_TIMEOUT).expect("reference deploy");
+    assert!(deployed.success, "the deploy failed:\n{}", deployed.tail(20));
+    emulator.clear_requests().expect("journal cleared");
+    let destroyed = deployment.runs(&DESTROY).run(RUN_TIMEOUT).expect("reference destroy");
+    assert!(destroyed.success, "the uninterrupted destroy failed:\n{}", destroyed.tail(20));
+    let journal = emulator.requests().expect("journal");
+    let mut kinds = BTreeSet::new();
+    let points: Vec<Point> = journal
+        .iter()
+        .filter(|(_, mutating)| *mutating)
+        .filter_map(|(call, _)| {
+            let operation = deletion(call)?;
+            kinds.insert(operation).then(|| Point {
+                after: 1,
+                call: Some(call.clone()),
+                swallow: true,
+            })
+        })
+        .collect();
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "uninterrupted destroy: {:.1}s, {} mutating calls; first deletion of each kind: {kinds:?}",
+        destroyed.elapsed.as_secs_f64(),
+        journal.iter().filter(|(_, m)| *m).count()
+    );
+    assert!(points.len() >= 12, "only {} kinds of deletion: {kinds:?}", points.len());
+
+    let verdicts = sweep(points, workers(), crash_destroy_at);
+    for verdict in &verdicts {
+        assert_eq!(verdict.killed, Killed::AtPoint, "{}", verdict.details());
+    }
+    let failed: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.converged())
+        .map(Verdict::details)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} kills during destroy did not converge:\n{}",
+        failed.len(),
+        verdicts.len(),
+        failed.join("\n")
+    );
 }
