@@ -627,6 +627,26 @@ impl Config {
         Ok(self)
     }
 
+    /// Once the unit's accounts are known: each override that matches none of them (an account that
+    /// left the unit, or a mistyped id), as a note naming the field. Not an error: an account
+    /// leaving must not stop the run, but an override that silently applies to nothing would.
+    pub fn unused_overrides(&self) -> Vec<String> {
+        let Some(organization) = &self.organization else {
+            return Vec::new();
+        };
+        organization
+            .overrides
+            .keys()
+            .filter(|id| !self.targets.iter().any(|t| &t.account.account_id == *id))
+            .map(|id| {
+                format!(
+                    "`targets.overrides.{id}` applies to nothing: account {id} is not an active account of {}",
+                    organization.organizational_unit
+                )
+            })
+            .collect()
+    }
+
     /// The account that lists the organizational unit's accounts (`managementAccount`, else dev's).
     pub fn management_account(&self) -> Account {
         match self.organization.as_ref().and_then(|o| o.management_account.as_ref()) {
@@ -795,6 +815,7 @@ mod tests {
         );
 
         let resolved = config
+            .clone()
             .with_organization_accounts(&[
                 member("222222222222", "ML Staging (EU)"),
                 member("333333333333", "ml-production"),
@@ -803,6 +824,19 @@ mod tests {
             .expect("resolves");
         let names: Vec<&str> = resolved.targets.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["ml-staging-eu", "prod", "account-444444444444"]);
+        assert!(
+            resolved.unused_overrides().is_empty(),
+            "{:?}",
+            resolved.unused_overrides()
+        );
+        // Production leaves the unit: its override now applies to nothing, and says so.
+        let without_prod = config
+            .with_organization_accounts(&[member("222222222222", "ML Staging (EU)")])
+            .expect("resolves");
+        assert_eq!(
+            without_prod.unused_overrides(),
+            ["`targets.overrides.333333333333` applies to nothing: account 333333333333 is not an active account of ou-ab12-cd34ef56"]
+        );
         let staging = &resolved.targets[0];
         assert_eq!(
             staging.account.assume_role.as_deref(),

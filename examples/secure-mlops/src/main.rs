@@ -204,6 +204,9 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
             return ExitCode::FAILURE;
         }
     };
+    for unused in config.unused_overrides() {
+        eprintln!("note: {unused}");
+    }
     let (selected, unselected): (Vec<Retired>, Vec<Retired>) =
         retired.into_iter().partition(|r| global.stacks.contains(&r.stack));
     for retired in &unselected {

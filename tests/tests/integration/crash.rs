@@ -623,9 +623,18 @@ fn deletion(call: &str) -> Option<String> {
 #[test]
 fn deletions_are_found_by_action_and_bucket_delete() {
     assert_eq!(deletion("ec2:DeleteVpc").as_deref(), Some("ec2:DeleteVpc"));
-    assert_eq!(deletion("kms:ScheduleKeyDeletion").as_deref(), Some("kms:ScheduleKeyDeletion"));
-    assert_eq!(deletion("s3:DELETE /mlops-data-1/?").as_deref(), Some("s3:DeleteBucket?"));
-    assert_eq!(deletion("s3:DELETE /mlops-data-1/?policy").as_deref(), Some("s3:DeleteBucket?policy"));
+    assert_eq!(
+        deletion("kms:ScheduleKeyDeletion").as_deref(),
+        Some("kms:ScheduleKeyDeletion")
+    );
+    assert_eq!(
+        deletion("s3:DELETE /mlops-data-1/?").as_deref(),
+        Some("s3:DeleteBucket?")
+    );
+    assert_eq!(
+        deletion("s3:DELETE /mlops-data-1/?policy").as_deref(),
+        Some("s3:DeleteBucket?policy")
+    );
     assert_eq!(deletion("s3:DELETE /mlops-data-1/model.tar.gz?"), None);
     assert_eq!(deletion("ec2:CreateVpc"), None);
 }
@@ -640,7 +649,11 @@ fn aimed_kills_right_after_each_delete_converge() {
     assert!(deployed.success, "the deploy failed:\n{}", deployed.tail(20));
     emulator.clear_requests().expect("journal cleared");
     let destroyed = deployment.runs(&DESTROY).run(RUN_TIMEOUT).expect("reference destroy");
-    assert!(destroyed.success, "the uninterrupted destroy failed:\n{}", destroyed.tail(20));
+    assert!(
+        destroyed.success,
+        "the uninterrupted destroy failed:\n{}",
+        destroyed.tail(20)
+    );
     let journal = emulator.requests().expect("journal");
     let mut kinds = BTreeSet::new();
     let points: Vec<Point> = journal
