@@ -308,7 +308,15 @@ pub(crate) mod lifecycle {
         let arn = describe(sm, name)
             .await?
             .and_then(|c| c.endpoint_config_arn().map(str::to_string));
-        sagemaker::owned_by_name(sm, ctx, "endpoint configuration", "endpointConfigName", name, arn).await
+        sagemaker::owned_by_name(
+            sm,
+            ctx,
+            "endpoint configuration",
+            EndpointConfigArgs::ENDPOINT_CONFIG_NAME,
+            name,
+            arn,
+        )
+        .await
     }
 
     async fn read(sm: &Client, name: &str) -> Result<Option<EndpointConfigState>> {

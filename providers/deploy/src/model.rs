@@ -211,7 +211,7 @@ mod lifecycle {
         let arn = describe(sm, name)
             .await?
             .and_then(|m| m.model_arn().map(str::to_string));
-        sagemaker::owned_by_name(sm, ctx, "model", "modelName", name, arn).await
+        sagemaker::owned_by_name(sm, ctx, "model", ModelArgs::MODEL_NAME, name, arn).await
     }
 
     /// The live model. `known` (the declared inputs) fills what the emulator may leave out of the

@@ -185,7 +185,15 @@ mod lifecycle {
     /// `[name]` when the group of that name is this URN's; a refusal when it is someone else's.
     async fn owned_group(sm: &Client, ctx: &Context, name: &str) -> Result<Vec<String>> {
         let arn = group_arn(sm, name).await?;
-        sagemaker::owned_by_name(sm, ctx, "model package group", "modelPackageGroupName", name, arn).await
+        sagemaker::owned_by_name(
+            sm,
+            ctx,
+            "model package group",
+            ModelPackageGroupArgs::MODEL_PACKAGE_GROUP_NAME,
+            name,
+            arn,
+        )
+        .await
     }
 
     async fn put_policy(sm: &Client, name: &str, document: &Json) -> Result<()> {
