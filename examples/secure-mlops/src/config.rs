@@ -17,6 +17,9 @@ use palisade::Account;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::Deserialize;
 
+/// The development account's stack (and account) name; no target may take it.
+pub const DEV_STACK: &str = "dev";
+
 /// The whole environment.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "ConfigFile")]
@@ -342,14 +345,16 @@ impl OrganizationTargets {
         format!("arn:aws:iam::{account_id}:role/{}", self.role_name)
     }
 
-    /// The target of one account of the unit: the template, the account's overrides, a stack named
-    /// after the account.
-    pub fn target(&self, account: &OrganizationAccount) -> TargetConfig {
+    /// The target of one account of the unit: the template, the account's overrides, and its
+    /// stack's name: the override's, else the one its existing stack already has (`known`), else
+    /// one made from the account's name.
+    pub fn target(&self, account: &OrganizationAccount, known: Option<&str>) -> TargetConfig {
         let template = &self.template;
         let changes = self.overrides.get(&account.id).cloned().unwrap_or_default();
         TargetConfig {
             name: changes
                 .name
+                .or_else(|| known.map(str::to_string))
                 .unwrap_or_else(|| stack_name_for(&account.name, &account.id)),
             account: AccountConfig {
                 account_id: account.id.clone(),
@@ -404,7 +409,7 @@ impl OrganizationTargets {
                 ));
             }
             if let Some(name) = &changes.name {
-                if !valid_stack_name(name) || name == "dev" {
+                if !valid_stack_name(name) || name == DEV_STACK {
                     return Err(invalid(
                         format!("{field}.name"),
                         format!("`{name}` cannot name a target stack; use 1-{MAX_STACK_NAME} lowercase letters, digits or hyphens, starting with a letter, other than `dev`"),
@@ -580,7 +585,7 @@ impl Config {
         let mut names = BTreeSet::new();
         for target in &self.targets {
             let field = format!("targets.{}", target.name);
-            if target.name == "dev" || !names.insert(target.name.clone()) {
+            if target.name == DEV_STACK || !names.insert(target.name.clone()) {
                 if let Some(organization) = &self.organization {
                     return Err(invalid(
                         format!("targets.overrides.{}.name", target.account.account_id),
@@ -619,11 +624,46 @@ impl Config {
 
     /// This configuration with the targets of its organizational unit, whose ACTIVE accounts are
     /// `accounts` (ordered as given), checked as a whole. Without an organizational unit, itself.
-    pub fn with_organization_accounts(mut self, accounts: &[OrganizationAccount]) -> Result<Self, ConfigError> {
-        if let Some(organization) = &self.organization {
-            self.targets = accounts.iter().map(|a| organization.target(a)).collect();
-            self.validate()?;
+    pub fn with_organization_accounts(self, accounts: &[OrganizationAccount]) -> Result<Self, ConfigError> {
+        self.with_organization_stacks(accounts, &BTreeMap::new())
+    }
+
+    /// As [`Self::with_organization_accounts`], with the names of the stacks that already exist
+    /// (`known`: account id to stack name). An account keeps its stack's name when it is renamed
+    /// in the organization (a new name would be a second copy of its target next to the first),
+    /// and a newly joined account whose name is taken is the one asked to change.
+    pub fn with_organization_stacks(
+        mut self,
+        accounts: &[OrganizationAccount],
+        known: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let Some(organization) = &self.organization else {
+            return Ok(self);
+        };
+        self.targets = accounts
+            .iter()
+            .map(|a| organization.target(a, known.get(&a.id).map(String::as_str)))
+            .collect();
+        let settled = |t: &TargetConfig| {
+            known.contains_key(&t.account.account_id) || organization.overrides.contains_key(&t.account.account_id)
+        };
+        for new in self.targets.iter().filter(|t| !settled(t)) {
+            let taken = new.name == DEV_STACK
+                || self
+                    .targets
+                    .iter()
+                    .any(|t| settled(t) && t.name == new.name && t.account.account_id != new.account.account_id);
+            if taken {
+                return Err(invalid(
+                    format!("targets.overrides.{}.name", new.account.account_id),
+                    format!(
+                        "account {} joined {} and would be stack `{}`, which an existing stack already is; give it its own `name` in `overrides`",
+                        new.account.account_id, organization.organizational_unit, new.name
+                    ),
+                ));
+            }
         }
+        self.validate()?;
         Ok(self)
     }
 
@@ -657,7 +697,7 @@ impl Config {
 
     /// The dev account as the SDK reaches it.
     pub fn dev_account(&self) -> Account {
-        self.account("dev", &self.dev.account)
+        self.account(DEV_STACK, &self.dev.account)
     }
 
     /// A target account as the SDK reaches it.
@@ -790,6 +830,33 @@ mod tests {
             }
         });
         json
+    }
+
+    #[test]
+    fn an_account_keeps_its_stack_name_when_renamed_and_a_newcomer_yields_its_name() {
+        let config = Config::from_json(&organization_json().to_string()).expect("parses");
+        let known = BTreeMap::from([("222222222222".to_string(), "ml-staging-eu".to_string())]);
+        let renamed = config
+            .clone()
+            .with_organization_stacks(&[member("222222222222", "Staging (renamed)")], &known)
+            .expect("resolves");
+        assert_eq!(
+            renamed.targets[0].name, "ml-staging-eu",
+            "a renamed account keeps its stack"
+        );
+        // A newcomer named like the existing stack, with a lower id: it is the one to change.
+        let error = config
+            .with_organization_stacks(
+                &[
+                    member("121212121212", "ML Staging (EU)"),
+                    member("222222222222", "Staging (renamed)"),
+                ],
+                &known,
+            )
+            .expect_err("the name is taken")
+            .to_string();
+        assert!(error.contains("`targets.overrides.121212121212.name`"), "{error}");
+        assert!(error.contains("joined ou-ab12-cd34ef56"), "{error}");
     }
 
     fn member(id: &str, name: &str) -> OrganizationAccount {

@@ -175,7 +175,7 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
     // stack whose account happens to have the same name.
     let management = config.management_account();
     let lookup = Hosts::default();
-    let resolved = organization::resolve(config, &lookup).await;
+    let resolved = organization::resolve(config, &lookup, &store).await;
     lookup.stop().await;
     let config = match resolved {
         Ok(config) => config,
@@ -233,13 +233,25 @@ async fn run(config: Config, global: GlobalArgs, command: SecureCommand, store: 
             };
             match declared {
                 Ok(mut environment) => {
+                    // Only `destroy` acts on a retired stack: any other command would plan the
+                    // deletion of everything in it without saying so.
+                    let destroying = matches!(command, Command::Destroy(_));
+                    let mut refused = false;
                     for retired in &selected {
                         match retired.stack(&config) {
-                            Some(stack) => environment.stacks.push(stack),
+                            Some(stack) if destroying => environment.stacks.push(stack),
+                            Some(_) => {
+                                eprintln!("error: {}; no other command acts on it", retired.note(&config));
+                                refused = true;
+                            }
                             None => eprintln!("note: {}", retired.note(&config)),
                         }
                     }
-                    palisade::cli::execute::<Cli>(&global, command, environment.stacks, store, &mut stdout).await
+                    if refused {
+                        ExitCode::FAILURE
+                    } else {
+                        palisade::cli::execute::<Cli>(&global, command, environment.stacks, store, &mut stdout).await
+                    }
                 }
                 Err(error) => {
                     report(&config, &error);

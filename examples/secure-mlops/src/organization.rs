@@ -9,11 +9,13 @@
 //! command that retires it (`destroy --stack <name>`, for which the program declares it again,
 //! empty, so that the engine deletes what its state holds).
 
+use std::collections::BTreeMap;
+
 use palisade::security::{ListOrganizationalUnitAccounts, OrganizationalUnitAccountsArgs};
 use palisade::state::StateError;
 use palisade::{Hosts, Stack, StateStore};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DEV_STACK};
 
 /// Why the targets could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +36,19 @@ pub enum OrganizationError {
     /// The resolved targets do not fit together.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The existing stacks' states could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// `config` with the targets of its organizational unit, looked up in its management account; a
-/// configuration that lists its targets is returned as it is.
-pub async fn resolve(config: Config, hosts: &Hosts) -> Result<Config, OrganizationError> {
+/// configuration that lists its targets is returned as it is. An account whose stack already has
+/// resources in `store` keeps that stack's name.
+pub async fn resolve(config: Config, hosts: &Hosts, store: &StateStore) -> Result<Config, OrganizationError> {
     let Some(organization) = &config.organization else {
         return Ok(config);
     };
+    let known = existing_stacks(&config, store)?;
     let account = config.management_account();
     let args = OrganizationalUnitAccountsArgs::new(organization.organizational_unit.clone())
         .with_recursive(organization.recursive);
@@ -53,7 +60,18 @@ pub async fn resolve(config: Config, hosts: &Hosts) -> Result<Config, Organizati
             account: account.account_id.clone(),
             source,
         })?;
-    Ok(config.with_organization_accounts(&found.accounts)?)
+    Ok(config.with_organization_stacks(&found.accounts, &known)?)
+}
+
+/// Account id to stack name of this environment's target stacks that hold resources.
+fn existing_stacks(config: &Config, store: &StateStore) -> Result<BTreeMap<String, String>, StateError> {
+    let mut known = BTreeMap::new();
+    for state in store.stacks(&config.environment)? {
+        if state.stack != DEV_STACK && !state.resources.is_empty() {
+            known.entry(state.account_id).or_insert(state.stack);
+        }
+    }
+    Ok(known)
 }
 
 /// A target stack that is no longer declared but whose resources still exist.
@@ -70,7 +88,7 @@ pub struct Retired {
 /// The stacks of this environment that have resources in their state but are not declared by
 /// `config` (dev and its resolved targets).
 pub fn retired(config: &Config, store: &StateStore) -> Result<Vec<Retired>, StateError> {
-    let declared = |stack: &str| stack == "dev" || config.targets.iter().any(|t| t.name == stack);
+    let declared = |stack: &str| stack == DEV_STACK || config.targets.iter().any(|t| t.name == stack);
     Ok(store
         .stacks(&config.environment)?
         .into_iter()

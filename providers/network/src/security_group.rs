@@ -134,20 +134,17 @@ impl ResourceType for SecurityGroup {
                             format!("`toPort` {} is below `fromPort` {}", rule.to_port, rule.from_port),
                         ));
                     }
-                } else if protocol == "-1" {
+                } else if protocol == "-1" && !ALL_PORTS.contains(&(rule.from_port, rule.to_port)) {
                     // AWS would ignore the range and open every port: a reader of the program or
                     // the preview would believe otherwise.
-                    for (field, port) in [(".fromPort", rule.from_port), (".toPort", rule.to_port)] {
-                        if port != 0 {
-                            failures.push(CheckFailure::new(
-                                at(field),
-                                format!(
-                                    "protocol `-1` admits every port, so a port ({port}) would be ignored; \
-                                     leave the ports out (or 0), or choose `tcp` or `udp` for a range"
-                                ),
-                            ));
-                        }
-                    }
+                    failures.push(CheckFailure::new(
+                        at(".fromPort"),
+                        format!(
+                            "protocol `-1` admits every port, so the range {}..{} would be ignored; leave the ports \
+                             out (or write 0..0, 0..65535 or -1..-1), or choose `tcp` or `udp` for a range",
+                            rule.from_port, rule.to_port
+                        ),
+                    ));
                 }
             }
         }
@@ -176,6 +173,9 @@ fn group_name(value: &Json) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The ways of writing "every port" for protocol `-1`: left out (0..0), the whole range, and AWS's own.
+const ALL_PORTS: [(i32, i32); 3] = [(0, 0), (0, 65535), (-1, -1)];
 
 /// `all` and protocol numbers as AWS names them.
 fn normal_protocol(protocol: &str) -> String {
@@ -639,6 +639,8 @@ mod tests {
             egress: vec![
                 rule("udp", 0, 70000, &["10.0.0.0/16"]),
                 rule("-1", 0, 443, &["10.0.0.0/16"]),
+                rule("-1", 0, 65535, &["10.0.0.0/16"]),
+                rule("-1", -1, -1, &["10.0.0.0/16"]),
             ],
             tags: BTreeMap::new(),
         };
@@ -649,8 +651,8 @@ mod tests {
                 "ingress[0]: the rule admits nothing; give `cidrBlocks`, `securityGroupIds`, `prefixListIds` or `self: true`",
                 "ingress[1].toPort: `toPort` 400 is below `fromPort` 500",
                 "egress[0].fromPort: ports are 0 to 65535",
-                "egress[1].toPort: protocol `-1` admits every port, so a port (443) would be ignored; \
-                 leave the ports out (or 0), or choose `tcp` or `udp` for a range",
+                "egress[1].fromPort: protocol `-1` admits every port, so the range 0..443 would be ignored; leave \
+                 the ports out (or write 0..0, 0..65535 or -1..-1), or choose `tcp` or `udp` for a range",
             ]
         );
     }

@@ -136,8 +136,11 @@ async fn changing_one_input_changes_only_that_input_and_replaces_exactly_as_the_
                 continue;
             };
             if new == old {
-                // Check made it the same program (a set's order, an equivalent policy).
+                // Check made the user's change disappear: the plan would show nothing for it.
                 normalised += 1;
+                violations.push(format!(
+                    "{what}: {path} changed to {candidate:?} is accepted and checks to the old inputs"
+                ));
                 continue;
             }
             *covered.entry(declared.token.as_str()).or_default() += 1;

@@ -127,8 +127,10 @@ impl Aws {
         for endpoint in self.ec2.describe_vpc_endpoints().send().await?.vpc_endpoints() {
             // AWS lists a deleted endpoint for a while after, in state `deleted` (lower case,
             // which the SDK does not map to its `Deleted`).
-            let state = endpoint.state().map(|s| s.as_str().to_ascii_lowercase());
-            if matches!(state.as_deref(), Some("deleted" | "deleting")) {
+            if endpoint
+                .state()
+                .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+            {
                 continue;
             }
             let id = endpoint.vpc_endpoint_id().unwrap_or_default();
@@ -356,6 +358,8 @@ struct Verdict {
     mutating_after: Vec<String>,
     seconds: f64,
     rerun_tail: String,
+    /// Resources the states hold after the runs.
+    state_resources: usize,
 }
 
 impl Verdict {
@@ -422,6 +426,10 @@ fn judge(crash: Crash) -> anyhow::Result<Verdict> {
         mutating_after: crash.mutating_after,
         seconds: crash.elapsed.as_secs_f64(),
         rerun_tail: crash.rerun.tail(15),
+        state_resources: states
+            .iter()
+            .map(|s| s["resources"].as_array().map_or(0, Vec::len))
+            .sum(),
     })
 }
 
@@ -680,6 +688,8 @@ fn aimed_kills_right_after_each_delete_converge() {
     let verdicts = sweep(points, workers(), crash_destroy_at);
     for verdict in &verdicts {
         assert_eq!(verdict.killed, Killed::AtPoint, "{}", verdict.details());
+        // Destroyed: no state holds anything, so the audit's "no orphan" means nothing is left.
+        assert_eq!(verdict.state_resources, 0, "{}", verdict.details());
     }
     let failed: Vec<String> = verdicts
         .iter()
