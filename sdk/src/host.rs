@@ -64,6 +64,17 @@ pub enum HostError {
         /// What did not match.
         reason: String,
     },
+    /// Two different accounts carry one name: one provider process serves each named account,
+    /// so the second would be served with the first's configuration.
+    #[error("two accounts are both named `{name}` ({first} and {second}); give each account its own name")]
+    AccountNameTaken {
+        /// The name.
+        name: String,
+        /// The account first seen with it (id and region).
+        first: String,
+        /// The other account (id and region).
+        second: String,
+    },
 }
 
 impl HostError {
@@ -261,6 +272,8 @@ pub struct Hosts {
     started: AtomicUsize,
     /// The most plugin processes alive at once.
     peak: AtomicUsize,
+    /// Each account name with the account first reached under it.
+    accounts: std::sync::Mutex<BTreeMap<String, Account>>,
 }
 
 impl Hosts {
@@ -291,6 +304,22 @@ impl Hosts {
     /// How many plugin processes were started so far, and the most alive at once.
     pub fn process_counts(&self) -> (usize, usize) {
         (self.started.load(Relaxed), self.peak.load(Relaxed))
+    }
+
+    /// Plugins are kept per account name: a second, different account under a name already in use
+    /// is refused rather than served by the first one's plugins.
+    fn claim_name(&self, account: &Account) -> Result<(), HostError> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let first = accounts.entry(account.name.clone()).or_insert_with(|| account.clone());
+        if first == account {
+            return Ok(());
+        }
+        let describe = |a: &Account| format!("account {} in {}", a.account_id, a.region);
+        Err(HostError::AccountNameTaken {
+            name: account.name.clone(),
+            first: describe(first),
+            second: describe(account),
+        })
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Slot>> {
@@ -357,6 +386,7 @@ impl Hosts {
 
     /// A configured client for `package` in `account`; starts its plugin on first use.
     pub async fn client(&self, account: &Account, package: &str) -> Result<ProviderClient, HostError> {
+        self.claim_name(account)?;
         let key = (account.name.clone(), package.to_string());
         if let Some(client) = self.connected.lock().await.get(&key) {
             return Ok(client.clone());
@@ -433,5 +463,30 @@ impl Hosts {
                 live.plugin.stop().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_account_under_a_name_in_use_is_refused_before_anything_starts() {
+        let hosts = Hosts::default();
+        let missing = "palisade-test-no-such-package";
+        let dev = Account::new("dev", "111111111111", "eu-west-1");
+        let first = hosts.client(&dev, missing).await.expect_err("no such plugin");
+        assert!(matches!(first, HostError::NotFound { .. }), "{first}");
+
+        let other = Account::new("dev", "222222222222", "eu-west-1");
+        let error = hosts.client(&other, missing).await.expect_err("the name is dev's");
+        assert_eq!(
+            error.to_string(),
+            "two accounts are both named `dev` (account 111111111111 in eu-west-1 and account 222222222222 in \
+             eu-west-1); give each account its own name"
+        );
+        // The same account again is served as before.
+        let again = hosts.client(&dev, missing).await.expect_err("no such plugin");
+        assert!(matches!(again, HostError::NotFound { .. }), "{again}");
     }
 }
