@@ -94,8 +94,10 @@ impl Account {
 
     /// [`Self::configuration`] as `Configure` args: JSON, settings left unset left out.
     pub fn provider_config(&self) -> Json {
-        let typed = serde_json::to_value(self.configuration()).unwrap_or_default();
-        map_to_json(&map_from_serde(&typed)).unwrap_or_default()
+        // A plain struct of strings always serialises; were it ever not to, Configure must not
+        // go out without the account id every provider checks.
+        let typed = serde_json::to_value(self.configuration()).expect("a ProviderConfig serialises to JSON");
+        map_to_json(&map_from_serde(&typed)).expect("a serialised ProviderConfig is plain JSON")
     }
 }
 

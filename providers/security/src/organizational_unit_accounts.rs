@@ -100,7 +100,7 @@ mod lifecycle {
                     .set_next_token(next)
                     .send()
                     .await
-                    .map_err(|e| explain(aws_error("ListAccountsForParent", e), unit))?;
+                    .map_err(|e| explain(aws_error("ListAccountsForParent", e), &parent))?;
                 accounts.extend(
                     page.accounts()
                         .iter()
@@ -125,7 +125,7 @@ mod lifecycle {
                         .set_next_token(next)
                         .send()
                         .await
-                        .map_err(|e| explain(aws_error("ListOrganizationalUnitsForParent", e), unit))?;
+                        .map_err(|e| explain(aws_error("ListOrganizationalUnitsForParent", e), &parent))?;
                     parents.extend(
                         page.organizational_units()
                             .iter()
@@ -153,7 +153,8 @@ mod lifecycle {
         }
     }
 
-    /// Organizations' refusals, with what to change: an OU that does not exist names the property;
+    /// Organizations' refusals, with what to change: an OU that does not exist (`unit`: the one asked
+    /// for, or a child unit that went away during a recursive walk) names the property;
     /// the wrong caller names the account the function must run in. The kinds are the kit's
     /// classification (`ParentNotFoundException` is NotFound, the only thing these calls look up).
     fn explain(error: ProviderError, unit: &str) -> ProviderError {
