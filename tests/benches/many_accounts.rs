@@ -114,8 +114,8 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(16);
     println!(
-        "{:>7} {:>9} {:>12} {:>9} {:>12} {:>12} {:>17}",
-        "targets", "resources", "preview s", "deploy s", "no-change s", "peak MiB", "plugins (peak)"
+        "{:>7} {:>9} {:>12} {:>9} {:>9} {:>12} {:>12} {:>17}",
+        "targets", "resources", "preview s", "rules ms", "deploy s", "no-change s", "peak MiB", "plugins (peak)"
     );
     for targets in sizes {
         // The emulator is a separate process tree: measured memory is the program and its plugins.
@@ -134,6 +134,11 @@ async fn main() -> anyhow::Result<()> {
         let plan = engine.plan(&hosts, false).await?;
         let preview = started.elapsed().as_secs_f64();
         let resources = plan.steps.len();
+        // Of the preview, the guardrails over the whole plan (run again here, alone).
+        let started = Instant::now();
+        let findings = palisade::guardrails::check(&plan, engine.stacks());
+        let rules_ms = started.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(findings.len() == plan.findings.len(), "the guardrails answer differently");
         let (mut deploy, mut unchanged) = (String::from("-"), String::from("-"));
         if targets <= deploy_up_to {
             let started = Instant::now();
@@ -152,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         stop.store(true, Ordering::Relaxed);
         let peak = sampler.join().unwrap_or(0);
         println!(
-            "{targets:>7} {resources:>9} {preview:>12.2} {deploy:>9} {unchanged:>12} {peak:>12} {:>17}",
+            "{targets:>7} {resources:>9} {preview:>12.2} {rules_ms:>9.1} {deploy:>9} {unchanged:>12} {peak:>12} {:>17}",
             format!("{started_plugins} ({peak_plugins})")
         );
     }
