@@ -98,6 +98,9 @@ pub(super) fn is_literal(text: &str) -> bool {
 pub(super) struct PlanView<'p> {
     resources: Vec<Planned<'p>>,
     by_urn: HashMap<&'p str, usize>,
+    /// Positions in `resources` per kind, in plan order: rules that look for a kind per resource
+    /// read only that kind's resources, not the whole plan's.
+    by_kind: HashMap<&'p str, Vec<usize>>,
 }
 
 impl<'p> PlanView<'p> {
@@ -117,7 +120,16 @@ impl<'p> PlanView<'p> {
             .enumerate()
             .map(|(i, r)| (r.step.urn.as_str(), i))
             .collect();
-        Self { resources, by_urn }
+        let mut by_kind: HashMap<&'p str, Vec<usize>> = HashMap::new();
+        for (i, r) in resources.iter().enumerate() {
+            let kind = r.step.token.rsplit(':').next().unwrap_or_default();
+            by_kind.entry(kind).or_default().push(i);
+        }
+        Self {
+            resources,
+            by_urn,
+            by_kind,
+        }
     }
 
     /// The resources the rules judge: planned, and accepted by their provider's Check.
@@ -131,8 +143,11 @@ impl<'p> PlanView<'p> {
 
     /// Every planned resource of type `kind`.
     pub(super) fn of_kind(&self, kind: &str) -> impl Iterator<Item = &Planned<'p>> {
-        let kind = kind.to_string();
-        self.resources.iter().filter(move |r| r.is(&kind))
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.resources[i])
     }
 
     /// The planned resources of type `kind` in `stack`.
