@@ -138,7 +138,10 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let findings = palisade::guardrails::check(&plan, engine.stacks());
         let rules_ms = started.elapsed().as_secs_f64() * 1000.0;
-        anyhow::ensure!(findings.len() == plan.findings.len(), "the guardrails answer differently");
+        anyhow::ensure!(
+            findings.len() == plan.findings.len(),
+            "the guardrails answer differently"
+        );
         let (mut deploy, mut unchanged) = (String::from("-"), String::from("-"));
         if targets <= deploy_up_to {
             let started = Instant::now();
