@@ -1,7 +1,8 @@
 //! Benchmark: the reference environment with dev and N target accounts (25 resources each) on the
-//! local emulator: preview from empty state, deploy, a preview with nothing to change, the peak
+//! local emulator: preview from empty state, deploy, a preview with nothing to change (each preview
+//! also with the time its guardrails take, run again alone), the peak
 //! memory of the program and all its plugin processes, and the plugin processes (started in all,
-//! most alive at once). Targets for N = 100 (2,229 resources): preview from empty <= 3 s, no-change
+//! most alive at once). Targets for N = 100 (2,533 resources): preview from empty <= 3 s, no-change
 //! preview <= 2 s, peak memory <= 1.5 GiB, a bounded number of live plugin processes.
 //!
 //! Run with `scripts/bench`; `PALISADE_TARGETS=5,20,100` picks N (one N alone: `PALISADE_TARGETS=100`),
@@ -114,8 +115,16 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(16);
     println!(
-        "{:>7} {:>9} {:>12} {:>9} {:>9} {:>12} {:>12} {:>17}",
-        "targets", "resources", "preview s", "rules ms", "deploy s", "no-change s", "peak MiB", "plugins (peak)"
+        "{:>7} {:>9} {:>12} {:>9} {:>9} {:>12} {:>9} {:>12} {:>17}",
+        "targets",
+        "resources",
+        "preview s",
+        "rules ms",
+        "deploy s",
+        "no-change s",
+        "rules ms",
+        "peak MiB",
+        "plugins (peak)"
     );
     for targets in sizes {
         // The emulator is a separate process tree: measured memory is the program and its plugins.
@@ -142,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
             findings.len() == plan.findings.len(),
             "the guardrails answer differently"
         );
-        let (mut deploy, mut unchanged) = (String::from("-"), String::from("-"));
+        let (mut deploy, mut unchanged, mut unchanged_rules) =
+            (String::from("-"), String::from("-"), String::from("-"));
         if targets <= deploy_up_to {
             let started = Instant::now();
             let report = engine
@@ -154,13 +164,16 @@ async fn main() -> anyhow::Result<()> {
             let again = engine.plan(&hosts, false).await?;
             anyhow::ensure!(!again.has_changes(), "a second plan has changes");
             unchanged = format!("{:.2}", started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            palisade::guardrails::check(&again, engine.stacks());
+            unchanged_rules = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
         }
         let (started_plugins, peak_plugins) = hosts.process_counts();
         hosts.stop().await;
         stop.store(true, Ordering::Relaxed);
         let peak = sampler.join().unwrap_or(0);
         println!(
-            "{targets:>7} {resources:>9} {preview:>12.2} {rules_ms:>9.1} {deploy:>9} {unchanged:>12} {peak:>12} {:>17}",
+            "{targets:>7} {resources:>9} {preview:>12.2} {rules_ms:>9.1} {deploy:>9} {unchanged:>12} {unchanged_rules:>9} {peak:>12} {:>17}",
             format!("{started_plugins} ({peak_plugins})")
         );
     }

@@ -101,6 +101,10 @@ pub(super) struct PlanView<'p> {
     /// Positions in `resources` per kind, in plan order: rules that look for a kind per resource
     /// read only that kind's resources, not the whole plan's.
     by_kind: HashMap<&'p str, Vec<usize>>,
+    /// The recorded outputs of each resource that is kept (same or updated), decoded once: rules
+    /// read them per resource they judge, and decoding them at each read made a plan of kept
+    /// resources cost the square of its size.
+    kept_outputs: Vec<Option<PropertyMap>>,
 }
 
 impl<'p> PlanView<'p> {
@@ -125,10 +129,18 @@ impl<'p> PlanView<'p> {
             let kind = r.step.token.rsplit(':').next().unwrap_or_default();
             by_kind.entry(kind).or_default().push(i);
         }
+        let kept_outputs = resources
+            .iter()
+            .map(|r| {
+                let kept = matches!(r.step.operation, Operation::Same | Operation::Update);
+                r.step.old.as_ref().filter(|_| kept).map(|old| old.output_map())
+            })
+            .collect();
         Self {
             resources,
             by_urn,
             by_kind,
+            kept_outputs,
         }
     }
 
@@ -193,16 +205,16 @@ impl<'p> PlanView<'p> {
     /// The value of output `property` of the resource `urn`, as far as it can be known before apply;
     /// otherwise the reference's marker, which stands for it.
     pub(super) fn output(&self, urn: &str, property: &str) -> String {
-        let Some(resource) = self.find(urn) else {
+        let Some(&index) = self.by_urn.get(urn) else {
             return marker(urn, property);
         };
+        let resource = &self.resources[index];
         // An existing resource that is kept keeps its ids and ARNs.
-        if matches!(resource.step.operation, Operation::Same | Operation::Update)
-            && !Self::has_input(resource, property)
-        {
-            let old = resource.step.old.as_ref().map(|o| o.output_map()).unwrap_or_default();
-            if let Some(PropertyValue::String(value)) = old.get(property) {
-                return value.clone();
+        if let Some(kept) = &self.kept_outputs[index] {
+            if !Self::has_input(resource, property) {
+                if let Some(PropertyValue::String(value)) = kept.get(property) {
+                    return value.clone();
+                }
             }
         }
         // Outputs that repeat an input (`bucket`, `roleName`, ...).
