@@ -10,14 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use palisade::host::Plugin;
-use palisade::provider::{ProviderClient, Subject};
+use palisade::provider::Subject;
 use palisade_provider_kit::check::DEFAULTS_KEY;
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
-use palisade_tests::plugin_path;
 use serde_json::Value as Json;
 
-use super::unknown_inputs::{packages, sample_stacks, samples};
+use super::unknown_inputs::{sample_stacks, samples, Plugins};
 
 /// What the schema says of a kind's inputs.
 #[derive(Default)]
@@ -28,16 +26,9 @@ struct Inputs {
     any: BTreeMap<String, usize>,
 }
 
-async fn schema_inputs(client: &ProviderClient) -> BTreeMap<String, Inputs> {
-    let schema = client
-        .raw()
-        .get_schema(palisade_proto::pulumirpc::GetSchemaRequest::default())
-        .await
-        .expect("schema")
-        .into_inner();
-    let schema: Json = serde_json::from_str(&schema.schema).expect("schema is JSON");
+fn schema_inputs(plugins: &Plugins) -> BTreeMap<String, Inputs> {
     let mut kinds = BTreeMap::new();
-    for (token, resource) in schema["resources"].as_object().expect("resources") {
+    for (token, resource) in plugins.kinds() {
         let strings = |value: &Json| -> BTreeSet<String> {
             value
                 .as_array()
@@ -159,20 +150,11 @@ fn names(property: &str, path: &str) -> bool {
 
 #[tokio::test]
 async fn every_wrongly_typed_or_missing_input_of_every_kind_is_refused_naming_it() {
-    let mut clients = BTreeMap::new();
-    let mut running = Vec::new();
-    let mut kinds = BTreeMap::new();
-    for package in packages() {
-        let plugin = Plugin::start(&plugin_path(&package).expect("plugin built"), &[])
-            .await
-            .expect("plugin starts");
-        let client = ProviderClient::new(plugin.client());
-        kinds.extend(schema_inputs(&client).await);
-        clients.insert(package, client);
-        running.push(plugin);
-    }
+    let plugins = Plugins::start().await;
+    let kinds = schema_inputs(&plugins);
+    let clients = &plugins.clients;
     let stacks = sample_stacks();
-    let samples = samples(&stacks, &clients).await;
+    let samples = samples(&stacks, clients).await;
 
     let mut violations = Vec::new();
     let mut covered: BTreeMap<&str, usize> = BTreeMap::new();
@@ -242,7 +224,7 @@ async fn every_wrongly_typed_or_missing_input_of_every_kind_is_refused_naming_it
         }
     }
     // Still answering: no case took a plugin down.
-    for (package, client) in &clients {
+    for (package, client) in clients {
         assert!(
             client
                 .raw()
@@ -252,9 +234,10 @@ async fn every_wrongly_typed_or_missing_input_of_every_kind_is_refused_naming_it
             "the {package} plugin stopped answering"
         );
     }
-    for plugin in running {
-        assert!(plugin.stop().await, "a plugin exited on its own");
-    }
+    assert!(
+        plugins.stop().await.into_iter().all(|running| running),
+        "a plugin exited on its own"
+    );
     let missing: Vec<&String> = kinds.keys().filter(|k| !covered.contains_key(k.as_str())).collect();
     assert!(missing.is_empty(), "kinds without a sample: {missing:?}");
     let cases: usize = covered.values().sum();

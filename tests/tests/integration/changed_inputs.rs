@@ -9,37 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use palisade::host::Plugin;
-use palisade::provider::{ProviderClient, Subject};
+use palisade::provider::Subject;
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
-use palisade_tests::plugin_path;
-use serde_json::Value as Json;
 
 use super::bad_inputs::{places, replaced, Place};
-use super::unknown_inputs::{packages, sample_stacks, samples};
-
-/// The inputs of each kind whose change forces replacement, from the plugin's schema.
-async fn replacing(client: &ProviderClient) -> BTreeMap<String, BTreeSet<String>> {
-    let schema = client
-        .raw()
-        .get_schema(palisade_proto::pulumirpc::GetSchemaRequest::default())
-        .await
-        .expect("schema")
-        .into_inner();
-    let schema: Json = serde_json::from_str(&schema.schema).expect("schema is JSON");
-    let mut kinds = BTreeMap::new();
-    for (token, resource) in schema["resources"].as_object().expect("resources") {
-        let forcing = resource["inputProperties"]
-            .as_object()
-            .expect("inputProperties")
-            .iter()
-            .filter(|(_, p)| p["willReplaceOnChanges"] == Json::Bool(true))
-            .map(|(name, _)| name.clone())
-            .collect();
-        kinds.insert(token.clone(), forcing);
-    }
-    kinds
-}
+use super::unknown_inputs::{replacing_inputs, sample_stacks, samples, Plugins};
 
 /// Other values of the same type as `value`, nearest first: a string with one character changed
 /// for another of its class (digits stay digits, so ids, CIDRs and ARNs keep their shape), a number
@@ -83,20 +57,11 @@ fn neighbours(value: &PropertyValue) -> Vec<PropertyValue> {
 
 #[tokio::test]
 async fn changing_one_input_changes_only_that_input_and_replaces_exactly_as_the_schema_says() {
-    let mut clients = BTreeMap::new();
-    let mut running = Vec::new();
-    let mut kinds = BTreeMap::new();
-    for package in packages() {
-        let plugin = Plugin::start(&plugin_path(&package).expect("plugin built"), &[])
-            .await
-            .expect("plugin starts");
-        let client = ProviderClient::new(plugin.client());
-        kinds.extend(replacing(&client).await);
-        clients.insert(package, client);
-        running.push(plugin);
-    }
+    let plugins = Plugins::start().await;
+    let kinds = replacing_inputs(&plugins);
+    let clients = &plugins.clients;
     let stacks = sample_stacks();
-    let samples = samples(&stacks, &clients).await;
+    let samples = samples(&stacks, clients).await;
 
     let mut violations = Vec::new();
     let mut covered: BTreeMap<&str, usize> = BTreeMap::new();
@@ -173,9 +138,7 @@ async fn changing_one_input_changes_only_that_input_and_replaces_exactly_as_the_
             }
         }
     }
-    for plugin in running {
-        plugin.stop().await;
-    }
+    plugins.stop().await;
     let missing: Vec<&String> = kinds.keys().filter(|k| !covered.contains_key(k.as_str())).collect();
     assert!(missing.is_empty(), "kinds with no input changed: {missing:?}");
     let cases: usize = covered.values().sum();

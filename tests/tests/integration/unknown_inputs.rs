@@ -24,14 +24,12 @@ use palisade::security::{KmsAlias, KmsAliasArgs, KmsKey, KmsKeyArgs};
 use palisade::stack::Declared;
 use palisade::Stack;
 use palisade_proto::pulumirpc as rpc;
-use palisade_proto::ResourceProviderClient;
 use palisade_provider_kit::check::DEFAULTS_KEY;
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use palisade_tests::{plugin_path, workspace_root};
 use secure_mlops::config::NatConfig;
 use secure_mlops::{declare, Config, Release};
 use serde_json::Value as Json;
-use tonic::transport::Channel;
 
 /// Every provider package of the workspace: each provider crate that builds a
 /// `pulumi-resource-<package>` plugin.
@@ -435,44 +433,84 @@ fn describe(path: &[Step]) -> String {
     out
 }
 
-/// Which input properties of each resource kind force replacement, from the plugin's schema.
-async fn schema_kinds(client: &mut ResourceProviderClient<Channel>) -> BTreeMap<String, BTreeSet<String>> {
-    let schema = client
-        .get_schema(rpc::GetSchemaRequest::default())
-        .await
-        .expect("schema")
-        .into_inner();
-    let schema: Json = serde_json::from_str(&schema.schema).expect("schema is JSON");
-    let mut kinds = BTreeMap::new();
-    for (token, resource) in schema["resources"].as_object().expect("resources") {
-        let replacing = resource["inputProperties"]
-            .as_object()
-            .expect("inputProperties")
-            .iter()
-            .filter(|(_, p)| p["willReplaceOnChanges"] == Json::Bool(true))
-            .map(|(name, _)| name.clone())
-            .collect();
-        kinds.insert(token.clone(), replacing);
+/// Every provider plugin of the workspace ([`packages`]), started as the engine starts them, with
+/// the package schemas they answer.
+pub(super) struct Plugins {
+    /// A client per package.
+    pub(super) clients: BTreeMap<String, ProviderClient>,
+    /// Each package's schema.
+    pub(super) schemas: Vec<Json>,
+    running: Vec<Plugin>,
+}
+
+impl Plugins {
+    pub(super) async fn start() -> Self {
+        let mut plugins = Self {
+            clients: BTreeMap::new(),
+            schemas: Vec::new(),
+            running: Vec::new(),
+        };
+        for package in packages() {
+            let plugin = Plugin::start(&plugin_path(&package).expect("plugin built"), &[])
+                .await
+                .expect("plugin starts");
+            let client = ProviderClient::new(plugin.client());
+            let schema = client
+                .raw()
+                .get_schema(rpc::GetSchemaRequest::default())
+                .await
+                .expect("schema")
+                .into_inner();
+            plugins
+                .schemas
+                .push(serde_json::from_str(&schema.schema).expect("schema is JSON"));
+            plugins.clients.insert(package, client);
+            plugins.running.push(plugin);
+        }
+        plugins
     }
-    kinds
+
+    /// Each resource kind's `resource` schema, by type token, over all packages.
+    pub(super) fn kinds(&self) -> impl Iterator<Item = (&String, &Json)> {
+        self.schemas
+            .iter()
+            .flat_map(|schema| schema["resources"].as_object().expect("resources"))
+    }
+
+    /// Stops every plugin; whether each was still running.
+    pub(super) async fn stop(self) -> Vec<bool> {
+        let mut stopped = Vec::new();
+        for plugin in self.running {
+            stopped.push(plugin.stop().await);
+        }
+        stopped
+    }
+}
+
+/// Which input properties of each resource kind force replacement, from the plugins' schemas.
+pub(super) fn replacing_inputs(plugins: &Plugins) -> BTreeMap<String, BTreeSet<String>> {
+    plugins
+        .kinds()
+        .map(|(token, resource)| {
+            let replacing = resource["inputProperties"]
+                .as_object()
+                .expect("inputProperties")
+                .iter()
+                .filter(|(_, p)| p["willReplaceOnChanges"] == Json::Bool(true))
+                .map(|(name, _)| name.clone())
+                .collect();
+            (token.clone(), replacing)
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn one_unknown_input_changes_only_that_input_for_every_kind() {
-    let mut plugins = BTreeMap::new();
-    let mut running = Vec::new();
-    let mut kinds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for package in packages() {
-        let plugin = Plugin::start(&plugin_path(&package).expect("plugin built"), &[])
-            .await
-            .expect("plugin starts");
-        let client = ProviderClient::new(plugin.client());
-        kinds.extend(schema_kinds(&mut client.raw()).await);
-        plugins.insert(package, client);
-        running.push(plugin);
-    }
+    let started = Plugins::start().await;
+    let kinds = replacing_inputs(&started);
+    let plugins = &started.clients;
     let stacks = sample_stacks();
-    let samples = samples(&stacks, &plugins).await;
+    let samples = samples(&stacks, plugins).await;
 
     let mut violations = Vec::new();
     let mut cases = 0usize;
@@ -548,9 +586,8 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
             }
         }
     }
-    for plugin in running {
-        plugin.stop().await;
-    }
+    let packages = plugins.len();
+    started.stop().await;
 
     let missing: Vec<&String> = kinds.keys().filter(|k| !covered.contains_key(*k)).collect();
     assert!(
@@ -573,7 +610,7 @@ async fn one_unknown_input_changes_only_that_input_for_every_kind() {
         "{cases} (kind, unknown input) cases over {} kinds of {} packages, {omitting} of {} samples also \
          without their defaults: {covered:?}",
         kinds.len(),
-        plugins.len(),
+        packages,
         samples.len()
     );
     // Each kind of the reference environment alone gives more than this.
