@@ -17,34 +17,8 @@ use std::time::{Duration, Instant};
 use palisade::engine::{ApplyOptions, Engine, Hosts};
 use palisade::StateStore;
 use palisade_tests::Emulator;
-use secure_mlops::config::TargetConfig;
 use secure_mlops::promote;
 use secure_mlops::{declare, Config};
-
-/// Dev plus `targets` target accounts, each with its own network range.
-fn config(endpoint: String, targets: usize) -> Config {
-    let mut config = Config::local();
-    config.endpoint = Some(endpoint);
-    let template: TargetConfig = config.targets[0].clone();
-    config.targets = (0..targets)
-        .map(|i| {
-            let mut target = template.clone();
-            target.name = format!("target-{i:03}");
-            let account_id = format!("{:012}", 400_000_000_000u64 + i as u64);
-            target.account.assume_role = Some(format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"));
-            target.account.account_id = account_id;
-            let octet = 10 + i;
-            target.network.vpc_cidr = format!("10.{octet}.0.0/16");
-            for (z, subnet) in target.network.subnets.iter_mut().enumerate() {
-                subnet.cidr = format!("10.{octet}.{}.0/24", z + 1);
-            }
-            target.requires_approval = false;
-            target.smoke_test = false;
-            target
-        })
-        .collect();
-    config
-}
 
 /// Resident memory (KiB) of this process and every process below it but the emulator's tree, from
 /// /proc.
@@ -129,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
     for targets in sizes {
         // The emulator is a separate process tree: measured memory is the program and its plugins.
         let emulator = Emulator::start()?;
-        let config = config(emulator.endpoint(), targets);
+        let mut config = Config::local_with_targets(targets);
+        config.endpoint = Some(emulator.endpoint());
         let dir = std::env::temp_dir().join(format!("palisade-bench-many-{targets}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = StateStore::new(dir);

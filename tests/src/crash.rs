@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value as Json};
 
-use crate::{workspace_root, Emulator};
+use crate::{built_binary, workspace_root, Emulator};
 
 /// Where the program is stopped: after the `after`-th mutating call (counting only `call`, when
 /// given), with the answer of that call withheld from the program (`swallow`) or delivered.
@@ -91,21 +91,6 @@ impl Emulator {
     pub fn release_crash_point(&self) -> anyhow::Result<CrashPointState> {
         CrashPointState::parse(&self.control("DELETE", "/_palisade/crash-point", "")?)
     }
-}
-
-/// `target/debug/secure-mlops`, built by `cargo build --workspace --all-features --bins`.
-pub fn secure_mlops_binary() -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("debug/secure-mlops");
-    if !path.is_file() {
-        bail!(
-            "{} is missing; build it first: cargo build --workspace --all-features --bins",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 /// The reference environment's program against one emulator, with its state in `dir`.
@@ -203,7 +188,7 @@ impl Deployment {
         env.push(("PALISADE_ENDPOINT".into(), emulator.endpoint()));
         env.push(("PALISADE_STATE_DIR".into(), dir.join("state").display().to_string()));
         Ok(Self {
-            binary: secure_mlops_binary()?,
+            binary: built_binary("secure-mlops")?,
             dir: dir.to_path_buf(),
             env,
             runs: 0,

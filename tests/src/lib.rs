@@ -250,15 +250,20 @@ fn python() -> anyhow::Result<PathBuf> {
 
 /// The path of a provider plugin binary built in this workspace's target directory.
 pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
-    let binary = format!("pulumi-resource-{package}");
+    built_binary(&format!("pulumi-resource-{package}"))
+}
+
+/// A binary of this workspace (`secure-mlops`, a plugin, the analyzer) in the target directory
+/// (`CARGO_TARGET_DIR`, else `target/`) under the profile these tests were built with.
+pub fn built_binary(name: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let path = target.join(profile).join(&binary);
+    let path = target.join(profile).join(name);
     if !path.is_file() {
         bail!(
-            "{} is missing; build the provider plugins first: cargo build --workspace --all-features --bins",
+            "{} is missing; build it first: cargo build --workspace --all-features --bins",
             path.display()
         );
     }

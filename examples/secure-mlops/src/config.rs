@@ -512,6 +512,32 @@ impl Config {
             organization: None,
         }
     }
+    /// [`Config::local`] with `targets` generated target accounts instead of staging and prod, each
+    /// with its own account id (reached through the organization's access role) and network range,
+    /// no approval and no smoke test: the environment of the scale benchmarks and tests.
+    pub fn local_with_targets(targets: usize) -> Self {
+        let mut config = Self::local();
+        let template = config.targets[0].clone();
+        config.targets = (0..targets)
+            .map(|i| {
+                let mut target = template.clone();
+                target.name = format!("target-{i:03}");
+                let account_id = format!("{:012}", 400_000_000_000u64 + i as u64);
+                target.account.assume_role =
+                    Some(format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"));
+                target.account.account_id = account_id;
+                let octet = 10 + i;
+                target.network.vpc_cidr = format!("10.{octet}.0.0/16");
+                for (z, subnet) in target.network.subnets.iter_mut().enumerate() {
+                    subnet.cidr = format!("10.{octet}.{}.0/24", z + 1);
+                }
+                target.requires_approval = false;
+                target.smoke_test = false;
+                target
+            })
+            .collect();
+        config
+    }
 
     /// Reads a JSON configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {

@@ -13,7 +13,6 @@
 //! The binaries must be built first: `cargo build --workspace --all-features --bins`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,7 +26,7 @@ use palisade_proto::pulumirpc::{
     AnalyzerResource, AnalyzerStackConfigureRequest, ConfigureAnalyzerRequest, EnforcementLevel, PolicyConfig,
 };
 use palisade_proto::AnalyzerClient;
-use palisade_tests::workspace_root;
+use palisade_tests::{built_binary, workspace_root};
 use secure_mlops::{declare, Config, Release};
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -44,15 +43,7 @@ struct Pack {
 
 impl Pack {
     async fn start() -> Pack {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
-        let binary: PathBuf = target.join("debug").join(ANALYZER);
-        assert!(
-            binary.is_file(),
-            "{} is missing; build it first: cargo build --workspace --all-features --bins",
-            binary.display()
-        );
+        let binary = built_binary(ANALYZER).unwrap_or_else(|error| panic!("{error}"));
         let mut child = Command::new(&binary)
             .args(["127.0.0.1:1", "."])
             .current_dir(workspace_root().join("policy/pack"))

@@ -9,22 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_tests::{workspace_root, Emulator};
+use palisade_tests::{built_binary, workspace_root, Emulator};
 use serde_json::Value as Json;
 
-/// A program binary built in this workspace's target directory.
 fn program(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let path = target.join(profile).join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing; build it first: cargo build --workspace --all-features --bins --tests",
-        path.display()
-    );
-    path
+    built_binary(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// A scratch directory under the target directory, empty.

@@ -7,34 +7,8 @@ use std::collections::BTreeSet;
 use palisade::engine::{Engine, Hosts};
 use palisade::StateStore;
 use palisade_tests::Emulator;
-use secure_mlops::config::TargetConfig;
 use secure_mlops::promote;
 use secure_mlops::{declare, Config};
-
-/// Dev plus `targets` target accounts, each with its own network range.
-fn config(endpoint: String, targets: usize) -> Config {
-    let mut config = Config::local();
-    config.endpoint = Some(endpoint);
-    let template: TargetConfig = config.targets[0].clone();
-    config.targets = (0..targets)
-        .map(|i| {
-            let mut target = template.clone();
-            target.name = format!("target-{i:03}");
-            let account_id = format!("{:012}", 400_000_000_000u64 + i as u64);
-            target.account.assume_role = Some(format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"));
-            target.account.account_id = account_id;
-            let octet = 10 + i;
-            target.network.vpc_cidr = format!("10.{octet}.0.0/16");
-            for (z, subnet) in target.network.subnets.iter_mut().enumerate() {
-                subnet.cidr = format!("10.{octet}.{}.0/24", z + 1);
-            }
-            target.requires_approval = false;
-            target.smoke_test = false;
-            target
-        })
-        .collect();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planning_accounts_concurrently_keeps_the_plan_and_bounds_the_plugins() {
@@ -42,7 +16,8 @@ async fn planning_accounts_concurrently_keeps_the_plan_and_bounds_the_plugins() 
     // each target account uses three providers.
     const LIMIT: usize = 8;
     let emulator = Emulator::start().expect("emulator");
-    let config = config(emulator.endpoint(), 6);
+    let mut config = Config::local_with_targets(6);
+    config.endpoint = Some(emulator.endpoint());
     let store = StateStore::new(std::env::temp_dir().join(format!("palisade-many-accounts-{}", std::process::id())));
 
     let mut plans = Vec::new();

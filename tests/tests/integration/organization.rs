@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use palisade_tests::{workspace_root, Emulator, DEFAULT_ACCOUNT, REGION};
+use palisade_tests::{built_binary, Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
 
 const PROJECT: &str = "orgs";
@@ -24,17 +24,7 @@ const GRANTS: [&str; 3] = [
 ];
 
 fn program(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let path = target.join(profile).join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing; build it first: cargo build --workspace --all-features --bins --tests",
-        path.display()
-    );
-    path
+    built_binary(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
 async fn aws_config(emulator: &Emulator, account: &str) -> aws_config::SdkConfig {
