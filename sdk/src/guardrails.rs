@@ -24,19 +24,12 @@ use view::{PlanView, Planned};
 /// The interface endpoints (services as `endpoint_service_name` takes them) that the VPC of a
 /// Studio domain in VpcOnly mode needs: Studio's and SageMaker's APIs, the notebook service, STS,
 /// KMS, CloudWatch Logs and metrics, ECR's API and registry, and Systems Manager. S3 goes through a
-/// gateway endpoint, which PAL-NET-05 requires as well.
-pub const STUDIO_INTERFACE_ENDPOINTS: [&str; 10] = [
-    "sagemaker.api",
-    "sagemaker.runtime",
-    "notebook",
-    "sts",
-    "kms",
-    "logs",
-    "monitoring",
-    "ecr.api",
-    "ecr.dkr",
-    "ssm",
-];
+/// gateway endpoint, which PAL-NET-05 requires as well. They are the first ten of the seed's list.
+pub const STUDIO_INTERFACE_ENDPOINTS: [&str; 10] =
+    match palisade_network::SEED_INTERFACE_SERVICES.split_first_chunk::<10>() {
+        Some((studio, _)) => *studio,
+        None => unreachable!(),
+    };
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

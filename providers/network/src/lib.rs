@@ -30,6 +30,9 @@ pub use vpc_endpoint::{VpcEndpoint, VpcEndpointArgs, VpcEndpointState};
 pub const PACKAGE: &str = "palisade-network";
 
 /// The interface endpoint services the reference environment reaches privately (the seed's list).
+/// The first ten are what SageMaker Studio in VpcOnly mode needs (the SDK's
+/// `guardrails::STUDIO_INTERFACE_ENDPOINTS`, which PAL-NET-05 requires); the others serve pipelines
+/// and code repositories.
 pub const SEED_INTERFACE_SERVICES: [&str; 15] = [
     "sagemaker.api",
     "sagemaker.runtime",
