@@ -1,7 +1,9 @@
 //! Network rules: no way out to the internet, and security groups that admit only what the private
 //! network's design needs.
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::rc::Rc;
 
 use serde_json::Value as Json;
 
@@ -92,39 +94,53 @@ pub(super) fn open_ingress(s: &Subject<'_>) -> Verdict {
 }
 
 /// The security groups SageMaker runs in, as named by each Domain, user profile and Model: the
-/// naming resource and the group's id.
-fn sagemaker_group_names<'v>(plan: &'v PlanView<'v>) -> Vec<(&'v Planned<'v>, String)> {
-    let mut named = Vec::new();
-    for domain in plan.of_kind(Domain::NAME) {
-        let settings = object(&plan.input(domain, DomainArgs::DEFAULT_USER_SETTINGS));
-        let groups = settings
-            .get(DefaultUserSettings::SECURITY_GROUPS)
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
-        named.extend(groups.iter().filter_map(Json::as_str).map(|g| (domain, g.to_string())));
-    }
-    for (kind, property) in [
-        (UserProfile::NAME, UserProfileArgs::SECURITY_GROUPS),
-        (Model::NAME, ModelArgs::SECURITY_GROUP_IDS),
-    ] {
-        for resource in plan.of_kind(kind) {
-            let groups = plan.input(resource, property);
-            named.extend(groups.strings().into_iter().map(|g| (resource, g.to_string())));
+/// naming resource's URN and the group's id. Derived once per plan.
+fn sagemaker_group_names(plan: &PlanView<'_>) -> Rc<Vec<(String, String)>> {
+    plan.once("security groups SageMaker runs in", |plan| {
+        let mut named = Vec::new();
+        for domain in plan.of_kind(Domain::NAME) {
+            let settings = object(&plan.input(domain, DomainArgs::DEFAULT_USER_SETTINGS));
+            let groups = settings
+                .get(DefaultUserSettings::SECURITY_GROUPS)
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            named.extend(
+                groups
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(|g| (domain.urn().to_string(), g.to_string())),
+            );
         }
-    }
-    named
+        for (kind, property) in [
+            (UserProfile::NAME, UserProfileArgs::SECURITY_GROUPS),
+            (Model::NAME, ModelArgs::SECURITY_GROUP_IDS),
+        ] {
+            for resource in plan.of_kind(kind) {
+                let groups = plan.input(resource, property);
+                named.extend(
+                    groups
+                        .strings()
+                        .into_iter()
+                        .map(|g| (resource.urn().to_string(), g.to_string())),
+                );
+            }
+        }
+        named
+    })
 }
 
-/// The security groups of the interface VPC endpoints.
-fn endpoint_group_names(plan: &PlanView<'_>) -> Vec<String> {
-    plan.of_kind(VpcEndpoint::NAME)
-        .filter(|e| is_interface(plan, e))
-        .flat_map(|e| {
-            let groups = plan.input(e, VpcEndpointArgs::SECURITY_GROUP_IDS);
-            groups.strings().into_iter().map(str::to_string).collect::<Vec<_>>()
-        })
-        .collect()
+/// The security groups of the interface VPC endpoints. Derived once per plan.
+fn endpoint_group_names(plan: &PlanView<'_>) -> Rc<HashSet<String>> {
+    plan.once("security groups of the interface endpoints", |plan| {
+        plan.of_kind(VpcEndpoint::NAME)
+            .filter(|e| is_interface(plan, e))
+            .flat_map(|e| {
+                let groups = plan.input(e, VpcEndpointArgs::SECURITY_GROUP_IDS);
+                groups.strings().into_iter().map(str::to_string).collect::<Vec<_>>()
+            })
+            .collect()
+    })
 }
 
 pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
@@ -133,11 +149,10 @@ pub(super) fn sagemaker_group_members_only(s: &Subject<'_>) -> Verdict {
     if !named_by.contains(&r.kind()) && !r.is(SecurityGroup::NAME) {
         return Verdict::Pass;
     }
-    // Gathered only for the kinds concerned: gathering scans the whole plan.
     let names = sagemaker_group_names(s.plan);
     if named_by.contains(&r.kind()) {
         // A group the plan does not declare cannot be checked.
-        let elsewhere = names.iter().filter(|(by, _)| by.urn() == r.urn()).find(|(_, group)| {
+        let elsewhere = names.iter().filter(|(by, _)| by == r.urn()).find(|(_, group)| {
             s.plan
                 .named(SecurityGroup::NAME, SecurityGroupState::GROUP_ID, group)
                 .is_none()

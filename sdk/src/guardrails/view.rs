@@ -8,7 +8,10 @@
 //! is otherwise left as its marker, which then stands for that value. Two properties that refer to the
 //! same output therefore read the same, and "does this policy name that role" is a string comparison.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use palisade_deploy::{ModelPackageGroup, ModelPackageGroupArgs, ModelPackageGroupState};
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
@@ -105,6 +108,13 @@ pub(super) struct PlanView<'p> {
     /// read them per resource they judge, and decoding them at each read made a plan of kept
     /// resources cost the square of its size.
     kept_outputs: Vec<Option<PropertyMap>>,
+    /// Per kind and output property, the first resource (in plan order) with each value, built at
+    /// the first [`PlanView::named`] lookup: rules look resources up by id or ARN for each resource
+    /// they judge, and reading every resource of the kind at each lookup made them quadratic.
+    named: RefCell<HashMap<(&'static str, &'static str), Rc<HashMap<String, usize>>>>,
+    /// What rules derive from the whole plan, by name, kept from its first use
+    /// ([`PlanView::once`]).
+    derived: RefCell<HashMap<&'static str, Rc<dyn Any>>>,
 }
 
 impl<'p> PlanView<'p> {
@@ -141,7 +151,21 @@ impl<'p> PlanView<'p> {
             by_urn,
             by_kind,
             kept_outputs,
+            named: RefCell::default(),
+            derived: RefCell::default(),
         }
+    }
+
+    /// `derive(self)`, computed at the first call with `name` and kept for the others: for facts
+    /// about the whole plan that a rule needs for each resource it judges.
+    pub(super) fn once<T: Any>(&self, name: &'static str, derive: impl FnOnce(&Self) -> T) -> Rc<T> {
+        let kept = self.derived.borrow().get(name).cloned();
+        if let Some(kept) = kept.and_then(|kept| kept.downcast::<T>().ok()) {
+            return kept;
+        }
+        let derived = Rc::new(derive(self));
+        self.derived.borrow_mut().insert(name, derived.clone() as Rc<dyn Any>);
+        derived
     }
 
     /// The resources the rules judge: planned, and accepted by their provider's Check.
@@ -168,9 +192,20 @@ impl<'p> PlanView<'p> {
         self.of_kind(kind).filter(move |r| r.step.stack == stack)
     }
 
-    /// The resource of type `kind` whose output `property` is `value` (as the rules read values).
-    pub(super) fn named(&self, kind: &str, property: &str, value: &str) -> Option<&Planned<'p>> {
-        self.of_kind(kind).find(|r| self.output(r.urn(), property) == value)
+    /// The resource of type `kind` whose output `property` is `value` (as the rules read values);
+    /// the first in plan order when several are.
+    pub(super) fn named(&self, kind: &'static str, property: &'static str, value: &str) -> Option<&Planned<'p>> {
+        let kept = self.named.borrow().get(&(kind, property)).cloned();
+        let index = kept.unwrap_or_else(|| {
+            let mut index = HashMap::new();
+            for &i in self.by_kind.get(kind).into_iter().flatten() {
+                index.entry(self.output(self.resources[i].urn(), property)).or_insert(i);
+            }
+            let index = Rc::new(index);
+            self.named.borrow_mut().insert((kind, property), index.clone());
+            index
+        });
+        index.get(value).map(|&i| &self.resources[i])
     }
 
     /// Property `property` of `resource`. The declared value is read where it holds a reference
@@ -421,5 +456,38 @@ mod tests {
         assert_eq!(PlanView::new(&plan, &stacks).output(KEY, "keyId"), "k-1");
         plan.steps[0].operation = Operation::Replace;
         assert_eq!(PlanView::new(&plan, &stacks).output(KEY, "keyId"), marker(KEY, "keyId"));
+    }
+
+    #[test]
+    fn lookups_by_output_find_the_first_in_plan_order_and_whole_plan_facts_are_derived_once() {
+        let role = |name: &str| {
+            let urn = format!("urn:pulumi:dev::p::palisade-security:index:Role::{name}");
+            step(
+                &urn,
+                json!({"roleName": "exec"}),
+                json!({"roleName": "exec", "path": "/"}),
+            )
+        };
+        let (plan, stacks) = plan(vec![role("first"), role("second")]);
+        let view = PlanView::new(&plan, &stacks);
+        let arn = "arn:aws:iam::111111111111:role/exec";
+        for _ in 0..2 {
+            assert_eq!(
+                view.named("Role", "arn", arn).map(|r| r.step.name.as_str()),
+                Some("first")
+            );
+            assert!(view
+                .named("Role", "arn", "arn:aws:iam::111111111111:role/other")
+                .is_none());
+        }
+        let calls = std::cell::Cell::new(0);
+        for _ in 0..3 {
+            let roles = view.once("roles", |view| {
+                calls.set(calls.get() + 1);
+                view.of_kind("Role").count()
+            });
+            assert_eq!(*roles, 2);
+        }
+        assert_eq!(calls.get(), 1);
     }
 }
