@@ -97,6 +97,9 @@ pub(super) fn is_literal(text: &str) -> bool {
     !text.contains(MARKER_START)
 }
 
+/// Positions of resources by the value of one of their outputs.
+type ByValue = HashMap<String, usize>;
+
 /// The plan's resources, ready for the rules.
 pub(super) struct PlanView<'p> {
     resources: Vec<Planned<'p>>,
@@ -111,7 +114,7 @@ pub(super) struct PlanView<'p> {
     /// Per kind and output property, the first resource (in plan order) with each value, built at
     /// the first [`PlanView::named`] lookup: rules look resources up by id or ARN for each resource
     /// they judge, and reading every resource of the kind at each lookup made them quadratic.
-    named: RefCell<HashMap<(&'static str, &'static str), Rc<HashMap<String, usize>>>>,
+    named: RefCell<HashMap<(&'static str, &'static str), Rc<ByValue>>>,
     /// What rules derive from the whole plan, by name, kept from its first use
     /// ([`PlanView::once`]).
     derived: RefCell<HashMap<&'static str, Rc<dyn Any>>>,
