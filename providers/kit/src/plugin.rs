@@ -19,23 +19,35 @@ use crate::server::ProviderService;
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Runs `provider` as a Pulumi resource-provider plugin; returns when it should exit.
+///
+/// The engine waits for the port line, so the port is bound and printed before anything else is
+/// set up (the log, the async runtime); a connection made meanwhile waits in the listen backlog.
+/// The runtime has one thread: a plugin's work is waiting on AWS, many plugins share the machine's
+/// cores, and each worker thread more costs start-up time and memory.
 pub fn main(provider: Provider) -> ExitCode {
+    let listener = match announce_port() {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on 127.0.0.1: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(provider)) {
+    let served = runtime.block_on(async {
+        let listener = TcpListener::from_std(listener)?;
+        serve_on(listener, provider).await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");
@@ -59,17 +71,27 @@ fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
     }
 }
 
+/// Binds 127.0.0.1 on a free port and writes the port, alone, as the first line of stdout.
+fn announce_port() -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    listener.set_nonblocking(true)?;
+    let port = listener.local_addr()?.port();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{port}")?;
+    stdout.flush()?;
+    Ok(listener)
+}
+
 /// Serves `provider` on 127.0.0.1:0 after printing the port, until a shutdown signal.
 pub async fn serve(provider: Provider) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(announce_port()?)?;
+    serve_on(listener, provider).await
+}
+
+/// Serves `provider` on `listener`, whose port is already announced, until a shutdown signal.
+async fn serve_on(listener: TcpListener, provider: Provider) -> std::io::Result<()> {
     if let Some(engine) = std::env::args().nth(1) {
         tracing::debug!(engine, "engine address given; this provider does not call back");
-    }
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-    let port = listener.local_addr()?.port();
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{port}")?;
-        stdout.flush()?;
     }
     let service = ResourceProviderServer::new(ProviderService::new(provider))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
