@@ -47,6 +47,9 @@ pub fn main(provider: Provider) -> ExitCode {
         let listener = TcpListener::from_std(listener)?;
         serve_on(listener, provider).await
     });
+    // When a signal ended the plugin while its parent keeps stdin open, the stdin reader is still
+    // blocked in a read that cannot be cancelled: waiting for it would keep the plugin alive.
+    runtime.shutdown_background();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

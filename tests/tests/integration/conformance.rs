@@ -433,3 +433,61 @@ async fn secrets_given_as_inputs_stay_secret_in_outputs() {
         .expect("delete");
     plugin.stop().await;
 }
+
+/// Every plugin ends cleanly on SIGTERM and on SIGINT even while its parent keeps stdin open, as
+/// its start contract says (a read of stdin that cannot be cancelled used to keep it alive).
+#[tokio::test]
+async fn every_plugin_ends_on_a_termination_signal_while_its_stdin_stays_open() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for package in [
+        "palisade-network",
+        "palisade-security",
+        "palisade-studio",
+        "palisade-deploy",
+    ] {
+        for signal in ["-TERM", "-INT"] {
+            let mut child = Command::new(plugin_path(package).expect("plugin built"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the plugin");
+            let mut port = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut port)
+                .expect("port line");
+            // One answered call: the plugin serves, so its signal handlers are in place.
+            let mut client = ResourceProviderClient::connect(format!("http://127.0.0.1:{}", port.trim()))
+                .await
+                .expect("connect");
+            client
+                .get_schema(rpc::GetSchemaRequest::default())
+                .await
+                .expect("GetSchema");
+            let sent = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(sent.success(), "kill {signal} failed");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            if status.is_none() {
+                child.kill().ok();
+                child.wait().ok();
+            }
+            let status = status.unwrap_or_else(|| panic!("{package} still runs 5 s after kill {signal}"));
+            assert!(status.success(), "{package} after kill {signal}: {status}");
+            // Stdin is closed only now: the plugin ended on the signal alone.
+            drop(child.stdin.take());
+        }
+    }
+}
