@@ -278,7 +278,7 @@ impl<'v> Proof<'v> {
             )];
         };
         let mut concerns = Vec::new();
-        let granted = policies.iter().flat_map(|(_, sts)| sts).any(|st| {
+        let granted = policies.iter().flat_map(|(_, sts)| sts.iter()).any(|st| {
             allows(st, "s3:GetObject", &self.object) && names_role(st, &self.role_arn, self.role.account_id())
         });
         if !granted {

@@ -11,7 +11,7 @@ use palisade_security::{
 };
 
 use super::policy::{self, applies_to_everyone, denies, exempt_endpoints, spares_aws_services};
-use super::view::{is_literal, Input, PlanView, Planned};
+use super::view::{is_literal, Input, PlanView, Planned, Statements};
 use super::{Subject, Verdict};
 
 /// Any object of a bucket, for asking whether a statement covers all of them.
@@ -92,12 +92,12 @@ pub(super) fn bucket_public_access(s: &Subject<'_>) -> Verdict {
     }
 }
 
+/// BucketPolicy resources with their statements.
+pub(super) type BucketPolicies<'v> = Vec<(&'v Planned<'v>, Statements)>;
+
 /// The BucketPolicy resources of `bucket` (those of its stack naming it) with their statements, or
 /// why they cannot be read.
-pub(super) fn bucket_policies<'v>(
-    plan: &'v PlanView<'v>,
-    bucket: &Planned<'_>,
-) -> Result<Vec<(&'v Planned<'v>, Vec<Statement>)>, String> {
+pub(super) fn bucket_policies<'v>(plan: &'v PlanView<'v>, bucket: &Planned<'_>) -> Result<BucketPolicies<'v>, String> {
     let name = plan.output(bucket.urn(), BucketArgs::BUCKET);
     let mut policies = Vec::new();
     for candidate in plan.in_stack(&bucket.step.stack, BucketPolicy::NAME) {
@@ -106,9 +106,9 @@ pub(super) fn bucket_policies<'v>(
             Input::Known(_) | Input::Absent => continue,
             Input::Unknown => return Err(format!("the bucket of {} is not known until apply", candidate.label())),
         }
-        match plan.input(candidate, BucketPolicyArgs::POLICY) {
-            Input::Unknown => return Err(format!("the policy of {} is not known until apply", candidate.label())),
-            policy => policies.push((candidate, policy::statements(&policy))),
+        match plan.statements(candidate, BucketPolicyArgs::POLICY) {
+            None => return Err(format!("the policy of {} is not known until apply", candidate.label())),
+            Some(statements) => policies.push((candidate, statements)),
         }
     }
     Ok(policies)
@@ -116,7 +116,7 @@ pub(super) fn bucket_policies<'v>(
 
 /// The subject's bucket policies when it is a bucket; otherwise the verdict (a pass for anything
 /// else, undecided when they cannot be read).
-fn subject_bucket_policies<'v>(s: &Subject<'v>) -> Result<Vec<(&'v Planned<'v>, Vec<Statement>)>, Verdict> {
+fn subject_bucket_policies<'v>(s: &Subject<'v>) -> Result<BucketPolicies<'v>, Verdict> {
     if !s.resource.is(Bucket::NAME) {
         return Err(Verdict::Pass);
     }
@@ -139,7 +139,11 @@ pub(super) fn bucket_tls_only(s: &Subject<'_>) -> Verdict {
             && policy::condition_values(statement, &["Bool", "BoolIfExists"], "aws:SecureTransport")
                 .is_some_and(|values| values.iter().any(|v| v.eq_ignore_ascii_case("false")))
     };
-    if policies.iter().flat_map(|(_, statements)| statements).any(refuses_http) {
+    if policies
+        .iter()
+        .flat_map(|(_, statements)| statements.iter())
+        .any(refuses_http)
+    {
         Verdict::Pass
     } else {
         Verdict::Fail(
@@ -202,7 +206,7 @@ pub(super) struct KeyPolicy<'v> {
     /// The resource that holds the policy.
     pub(super) holder: &'v Planned<'v>,
     /// Its statements (none: KMS's default policy, which lets the account's IAM decide).
-    pub(super) statements: Vec<Statement>,
+    pub(super) statements: Statements,
 }
 
 /// The policies `key` will have: each KmsKeyPolicy of its stack naming it, or else its own `policy`;
@@ -219,20 +223,20 @@ pub(super) fn key_policies<'v>(plan: &'v PlanView<'v>, key: &'v Planned<'v>) -> 
             Input::Unknown => return Err(format!("the key of {} is not known until apply", candidate.label())),
             _ => continue,
         }
-        match plan.input(candidate, KmsKeyPolicyArgs::POLICY) {
-            Input::Unknown => return Err(format!("the policy of {} is not known until apply", candidate.label())),
-            policy => policies.push(KeyPolicy {
+        match plan.statements(candidate, KmsKeyPolicyArgs::POLICY) {
+            None => return Err(format!("the policy of {} is not known until apply", candidate.label())),
+            Some(statements) => policies.push(KeyPolicy {
                 holder: candidate,
-                statements: policy::statements(&policy),
+                statements,
             }),
         }
     }
     if policies.is_empty() {
-        match plan.input(key, KmsKeyArgs::POLICY) {
-            Input::Unknown => return Err("the key's `policy` is not known until apply".into()),
-            policy => policies.push(KeyPolicy {
+        match plan.statements(key, KmsKeyArgs::POLICY) {
+            None => return Err("the key's `policy` is not known until apply".into()),
+            Some(statements) => policies.push(KeyPolicy {
                 holder: key,
-                statements: policy::statements(&policy),
+                statements,
             }),
         }
     }

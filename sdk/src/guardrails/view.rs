@@ -16,10 +16,11 @@ use std::rc::Rc;
 use palisade_deploy::{ModelPackageGroup, ModelPackageGroupArgs, ModelPackageGroupState};
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
 use palisade_provider_kit::ResourceType;
-use palisade_security::policy_document::{bucket_arn, role_arn};
+use palisade_security::policy_document::{bucket_arn, role_arn, Statement};
 use palisade_security::{Bucket, BucketArgs, BucketState, KmsKey, KmsKeyState, Role, RoleArgs, RoleState};
 use serde_json::{Map, Value as Json};
 
+use super::policy;
 use crate::plan::{Operation, Plan, Step};
 use crate::reference::{marker, resolve};
 use crate::stack::Stack;
@@ -97,6 +98,9 @@ pub(super) fn is_literal(text: &str) -> bool {
     !text.contains(MARKER_START)
 }
 
+/// A policy document's statements, parsed once and shared.
+pub(super) type Statements = Rc<[Statement]>;
+
 /// Positions of resources by the value of one of their outputs.
 type ByValue = HashMap<String, usize>;
 
@@ -118,6 +122,8 @@ pub(super) struct PlanView<'p> {
     /// What rules derive from the whole plan, by name, kept from its first use
     /// ([`PlanView::once`]).
     derived: RefCell<HashMap<&'static str, Rc<dyn Any>>>,
+    /// Policy documents parsed, by resource position and property ([`PlanView::statements`]).
+    policies: RefCell<HashMap<(usize, &'static str), Option<Statements>>>,
 }
 
 impl<'p> PlanView<'p> {
@@ -156,7 +162,28 @@ impl<'p> PlanView<'p> {
             kept_outputs,
             named: RefCell::default(),
             derived: RefCell::default(),
+            policies: RefCell::default(),
         }
+    }
+
+    /// The statements of the policy document in input `property` of `resource`, parsed at the first
+    /// read and kept: a policy that grows with the number of accounts (dev's bucket and key
+    /// policies) is read again for every account that relies on it. `None` while the document is
+    /// not known until apply.
+    pub(super) fn statements(&self, resource: &Planned<'_>, property: &'static str) -> Option<Statements> {
+        let parse = || match self.input(resource, property) {
+            Input::Unknown => None,
+            input => Some(Rc::from(policy::statements(&input))),
+        };
+        let Some(&at) = self.by_urn.get(resource.urn()) else {
+            return parse();
+        };
+        if let Some(kept) = self.policies.borrow().get(&(at, property)) {
+            return kept.clone();
+        }
+        let parsed = parse();
+        self.policies.borrow_mut().insert((at, property), parsed.clone());
+        parsed
     }
 
     /// `derive(self)`, computed at the first call with `name` and kept for the others: for facts
