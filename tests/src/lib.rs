@@ -253,6 +253,25 @@ pub fn plugin_path(package: &str) -> anyhow::Result<PathBuf> {
     built_binary(&format!("pulumi-resource-{package}"))
 }
 
+/// The schema the plugin behind `client` answers `GetSchema` with.
+pub async fn schema(
+    mut client: palisade_proto::ResourceProviderClient<tonic::transport::Channel>,
+) -> anyhow::Result<Json> {
+    let response = client
+        .get_schema(palisade_proto::pulumirpc::GetSchemaRequest::default())
+        .await?
+        .into_inner();
+    Ok(serde_json::from_str(&response.schema)?)
+}
+
+/// The schema of `package`'s plugin, started for the question and stopped after it.
+pub async fn plugin_schema(package: &str) -> anyhow::Result<Json> {
+    let plugin = palisade::host::Plugin::start(&plugin_path(package)?, &[]).await?;
+    let answered = schema(plugin.client()).await;
+    plugin.stop().await;
+    answered
+}
+
 /// A binary of this workspace (`secure-mlops`, a plugin, the analyzer) in the target directory
 /// (`CARGO_TARGET_DIR`, else `target/`) under the profile these tests were built with.
 pub fn built_binary(name: &str) -> anyhow::Result<PathBuf> {

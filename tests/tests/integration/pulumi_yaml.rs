@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use palisade::host::Plugin;
-use palisade_proto::pulumirpc as rpc;
-use palisade_tests::{plugin_path, workspace_root};
+use palisade_tests::{plugin_path, plugin_schema, workspace_root};
 use serde_json::{json, Value as Json};
 
 /// The example's folder, relative to the workspace root.
@@ -66,18 +64,10 @@ async fn schemas_for(program: &Json) -> BTreeMap<String, Json> {
         .collect();
     let mut schemas = BTreeMap::new();
     for package in packages {
-        let Ok(path) = plugin_path(package) else {
+        if plugin_path(package).is_err() {
             continue;
-        };
-        let plugin = Plugin::start(&path, &[]).await.expect("the plugin starts");
-        let response = plugin
-            .client()
-            .get_schema(rpc::GetSchemaRequest::default())
-            .await
-            .expect("GetSchema answers")
-            .into_inner();
-        plugin.stop().await;
-        let schema = serde_json::from_str(&response.schema).expect("the schema is JSON");
+        }
+        let schema = plugin_schema(package).await.expect("the plugin answers its schema");
         schemas.insert(package.to_string(), schema);
     }
     schemas

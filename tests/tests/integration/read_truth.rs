@@ -12,11 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use palisade::host::Plugin;
-use palisade_proto::pulumirpc as rpc;
 use palisade_provider_kit::diff::DiffKind;
 use palisade_tests::provider::{plain, Live, TestProvider};
-use palisade_tests::{plugin_path, Emulator, DEFAULT_ACCOUNT, REGION};
+use palisade_tests::{plugin_schema, Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::{json, Value as Json};
 
 const PACKAGES: [&str; 4] = [
@@ -28,18 +26,8 @@ const PACKAGES: [&str; 4] = [
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:1";
 
 /// The resource kinds a provider declares (`Vpc`, `Subnet`, ...), from its schema.
-async fn declared_kinds(emulator: &Emulator, package: &str) -> Vec<String> {
-    let plugin = Plugin::start(&plugin_path(package).expect("plugin built"), &emulator.plugin_env())
-        .await
-        .expect("plugin starts");
-    let schema = plugin
-        .client()
-        .get_schema(rpc::GetSchemaRequest::default())
-        .await
-        .expect("schema")
-        .into_inner();
-    plugin.stop().await;
-    let schema: Json = serde_json::from_str(&schema.schema).expect("schema is JSON");
+async fn declared_kinds(package: &str) -> Vec<String> {
+    let schema = plugin_schema(package).await.expect("the plugin answers its schema");
     let prefix = format!("{package}:index:");
     schema["resources"]
         .as_object()
@@ -648,7 +636,7 @@ async fn every_kind_reads_back_as_declared_with_and_without_its_optional_blocks(
     // Every declared kind has at least one case that ran.
     let mut uncovered = Vec::new();
     for package in PACKAGES {
-        for kind in declared_kinds(&emulator, package).await {
+        for kind in declared_kinds(package).await {
             if !run.covered.iter().any(|(p, k, _)| p == package && *k == kind) {
                 uncovered.push(format!("{package}:{kind}"));
             }

@@ -4,9 +4,7 @@
 //! resource's outputs carry its inputs with the same types, and functions have sane inputs and
 //! outputs. Each rule has teeth: a copy broken in the way the rule forbids is refused.
 
-use palisade::host::Plugin;
-use palisade_proto::pulumirpc as rpc;
-use palisade_tests::plugin_path;
+use palisade_tests::plugin_schema;
 use serde_json::{json, Value as Json};
 
 /// The provider packages built in this workspace.
@@ -379,17 +377,7 @@ fn is_semver(version: &str) -> bool {
 }
 
 async fn schema_of(package: &str) -> Json {
-    let plugin = Plugin::start(&plugin_path(package).expect("plugin built"), &[])
-        .await
-        .expect("starts");
-    let schema = plugin
-        .client()
-        .get_schema(rpc::GetSchemaRequest::default())
-        .await
-        .expect("schema")
-        .into_inner();
-    plugin.stop().await;
-    serde_json::from_str(&schema.schema).expect("schema is JSON")
+    plugin_schema(package).await.expect("the plugin answers its schema")
 }
 
 #[tokio::test]

@@ -23,10 +23,9 @@ use palisade::reference::{referenced_urns, resolve};
 use palisade::security::{KmsAlias, KmsAliasArgs, KmsKey, KmsKeyArgs};
 use palisade::stack::Declared;
 use palisade::Stack;
-use palisade_proto::pulumirpc as rpc;
 use palisade_provider_kit::check::DEFAULTS_KEY;
 use palisade_provider_kit::value::{PropertyMap, PropertyValue};
-use palisade_tests::{plugin_path, workspace_root};
+use palisade_tests::{plugin_path, schema, workspace_root};
 use secure_mlops::config::NatConfig;
 use secure_mlops::{declare, Config, Release};
 use serde_json::Value as Json;
@@ -455,15 +454,9 @@ impl Plugins {
                 .await
                 .expect("plugin starts");
             let client = ProviderClient::new(plugin.client());
-            let schema = client
-                .raw()
-                .get_schema(rpc::GetSchemaRequest::default())
-                .await
-                .expect("schema")
-                .into_inner();
             plugins
                 .schemas
-                .push(serde_json::from_str(&schema.schema).expect("schema is JSON"));
+                .push(schema(client.raw()).await.expect("the plugin answers its schema"));
             plugins.clients.insert(package, client);
             plugins.running.push(plugin);
         }
