@@ -45,7 +45,7 @@ pub fn main(provider: Provider) -> ExitCode {
     };
     let served = runtime.block_on(async {
         let listener = TcpListener::from_std(listener)?;
-        serve_on(listener, provider).await
+        serve(listener, provider).await
     });
     // When a signal ended the plugin while its parent keeps stdin open, the stdin reader is still
     // blocked in a read that cannot be cancelled: waiting for it would keep the plugin alive.
@@ -85,14 +85,8 @@ fn announce_port() -> std::io::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves `provider` on 127.0.0.1:0 after printing the port, until a shutdown signal.
-pub async fn serve(provider: Provider) -> std::io::Result<()> {
-    let listener = TcpListener::from_std(announce_port()?)?;
-    serve_on(listener, provider).await
-}
-
 /// Serves `provider` on `listener`, whose port is already announced, until a shutdown signal.
-async fn serve_on(listener: TcpListener, provider: Provider) -> std::io::Result<()> {
+async fn serve(listener: TcpListener, provider: Provider) -> std::io::Result<()> {
     if let Some(engine) = std::env::args().nth(1) {
         tracing::debug!(engine, "engine address given; this provider does not call back");
     }

@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::rc::Rc;
 
 use palisade_deploy::{ModelPackageGroup, ModelPackageGroupArgs, ModelPackageGroupState};
@@ -35,9 +36,9 @@ pub(super) struct Planned<'p> {
     pub(super) stack: &'p Stack,
 }
 
-impl Planned<'_> {
+impl<'p> Planned<'p> {
     /// The type's short name (`Bucket` for `palisade-security:index:Bucket`).
-    pub(super) fn kind(&self) -> &str {
+    pub(super) fn kind(&self) -> &'p str {
         self.step.token.rsplit(':').next().unwrap_or_default()
     }
 
@@ -145,8 +146,7 @@ impl<'p> PlanView<'p> {
             .collect();
         let mut by_kind: HashMap<&'p str, Vec<usize>> = HashMap::new();
         for (i, r) in resources.iter().enumerate() {
-            let kind = r.step.token.rsplit(':').next().unwrap_or_default();
-            by_kind.entry(kind).or_default().push(i);
+            by_kind.entry(r.kind()).or_default().push(i);
         }
         let kept_outputs = resources
             .iter()
@@ -175,15 +175,10 @@ impl<'p> PlanView<'p> {
             Input::Unknown => None,
             input => Some(Rc::from(policy::statements(&input))),
         };
-        let Some(&at) = self.by_urn.get(resource.urn()) else {
-            return parse();
-        };
-        if let Some(kept) = self.policies.borrow().get(&(at, property)) {
-            return kept.clone();
+        match self.by_urn.get(resource.urn()) {
+            Some(&at) => cached(&self.policies, (at, property), parse),
+            None => parse(),
         }
-        let parsed = parse();
-        self.policies.borrow_mut().insert((at, property), parsed.clone());
-        parsed
     }
 
     /// `derive(self)`, computed at the first call with `name` and kept for the others: for facts
@@ -225,15 +220,12 @@ impl<'p> PlanView<'p> {
     /// The resource of type `kind` whose output `property` is `value` (as the rules read values);
     /// the first in plan order when several are.
     pub(super) fn named(&self, kind: &'static str, property: &'static str, value: &str) -> Option<&Planned<'p>> {
-        let kept = self.named.borrow().get(&(kind, property)).cloned();
-        let index = kept.unwrap_or_else(|| {
-            let mut index = HashMap::new();
+        let index = cached(&self.named, (kind, property), || {
+            let mut index = ByValue::new();
             for &i in self.by_kind.get(kind).into_iter().flatten() {
                 index.entry(self.output(self.resources[i].urn(), property)).or_insert(i);
             }
-            let index = Rc::new(index);
-            self.named.borrow_mut().insert((kind, property), index.clone());
-            index
+            Rc::new(index)
         });
         index.get(value).map(|&i| &self.resources[i])
     }
@@ -354,6 +346,17 @@ impl<'p> PlanView<'p> {
             _ => text.to_string(),
         }
     }
+}
+
+/// The value `cache` holds for `key`, computed by `compute` at the first request and kept. The cache
+/// is not borrowed while `compute` runs, so that may read the cache itself.
+fn cached<K: Eq + Hash, V: Clone>(cache: &RefCell<HashMap<K, V>>, key: K, compute: impl FnOnce() -> V) -> V {
+    if let Some(kept) = cache.borrow().get(&key) {
+        return kept.clone();
+    }
+    let value = compute();
+    cache.borrow_mut().insert(key, value.clone());
+    value
 }
 
 fn known(json: Json) -> Input {
