@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade::engine::{ApplyOptions, Engine, Hosts};
+use palisade::plan::Plan;
 use palisade::StateStore;
 use palisade_tests::Emulator;
 use secure_mlops::promote;
@@ -79,6 +80,21 @@ fn sample_peak(emulator: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>)
     (stop, handle)
 }
 
+/// The number in environment variable `name`, or `default` when it is unset or not a number.
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// The guardrails over `plan`, run again alone: their findings and the milliseconds they took.
+fn time_guardrails(plan: &Plan, engine: &Engine) -> (usize, f64) {
+    let started = Instant::now();
+    let findings = palisade::guardrails::check(plan, engine.stacks());
+    (findings.len(), started.elapsed().as_secs_f64() * 1000.0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let sizes: Vec<usize> = std::env::var("PALISADE_TARGETS")
@@ -86,19 +102,9 @@ async fn main() -> anyhow::Result<()> {
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
-    let deploy_up_to: usize = std::env::var("PALISADE_DEPLOY_UP_TO")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20);
-    let parallel: usize = std::env::var("PALISADE_PARALLEL")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(16);
-    let no_change_runs: usize = std::env::var("PALISADE_NO_CHANGE_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let deploy_up_to = env_number("PALISADE_DEPLOY_UP_TO", 20);
+    let parallel = env_number("PALISADE_PARALLEL", 16);
+    let no_change_runs = env_number("PALISADE_NO_CHANGE_RUNS", 3).max(1);
     let kept = std::env::var_os("PALISADE_KEEP_STATE").map(std::path::PathBuf::from);
     println!(
         "{:>7} {:>9} {:>12} {:>9} {:>9} {:>12} {:>9} {:>12} {:>17}",
@@ -136,14 +142,9 @@ async fn main() -> anyhow::Result<()> {
         let plan = engine.plan(&hosts, false).await?;
         let preview = started.elapsed().as_secs_f64();
         let resources = plan.steps.len();
-        // Of the preview, the guardrails over the whole plan (run again here, alone).
-        let started = Instant::now();
-        let findings = palisade::guardrails::check(&plan, engine.stacks());
-        let rules_ms = started.elapsed().as_secs_f64() * 1000.0;
-        anyhow::ensure!(
-            findings.len() == plan.findings.len(),
-            "the guardrails answer differently"
-        );
+        // Of the preview, the guardrails over the whole plan.
+        let (findings, rules_ms) = time_guardrails(&plan, &engine);
+        anyhow::ensure!(findings == plan.findings.len(), "the guardrails answer differently");
         let (mut deploy, mut unchanged, mut unchanged_rules) =
             (String::from("-"), String::from("-"), String::from("-"));
         if targets <= deploy_up_to && !deployed {
@@ -167,9 +168,7 @@ async fn main() -> anyhow::Result<()> {
             times.sort_by(f64::total_cmp);
             unchanged = format!("{:.2}", times[times.len() / 2]);
             if let Some(again) = again {
-                let started = Instant::now();
-                palisade::guardrails::check(&again, engine.stacks());
-                unchanged_rules = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
+                unchanged_rules = format!("{:.1}", time_guardrails(&again, &engine).1);
             }
         }
         let (started_plugins, peak_plugins) = hosts.process_counts();
