@@ -381,6 +381,20 @@ pub fn create_operation(call: &str) -> Option<String> {
     (service == "s3" && !path.is_empty() && !path.contains('/')).then(|| "s3:CreateBucket".to_string())
 }
 
+/// The name of a deletion in the request journal (the mutating calls of a destroy): its action
+/// (`ec2:DeleteVpc`, `kms:ScheduleKeyDeletion`), or for S3's REST calls `s3:DeleteBucket` and
+/// `s3:DeleteBucket?<sub-resource>` (the journal names those by method and path).
+pub fn deletion(call: &str) -> Option<String> {
+    let (service, action) = call.split_once(':')?;
+    if action.starts_with("Delete") || action.starts_with("ScheduleKeyDeletion") || action.starts_with("Detach") {
+        return Some(call.to_string());
+    }
+    let rest = action.strip_prefix("DELETE /")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let bucket_only = !path.trim_end_matches('/').contains('/');
+    (service == "s3" && bucket_only).then(|| format!("s3:DeleteBucket?{query}"))
+}
+
 /// From the journal of an uninterrupted deploy (`(call, mutating)` in order), each distinct create
 /// operation with the rank (among mutating calls, from 1) of its first occurrence.
 pub fn first_creates(journal: &[(String, bool)]) -> Vec<(String, usize)> {
@@ -409,6 +423,25 @@ mod tests {
         );
         assert_eq!(create_operation("s3:PUT /mlops-data-123456789012/?tagging"), None);
         assert_eq!(create_operation("ec2:AuthorizeSecurityGroupIngress"), None);
+    }
+
+    #[test]
+    fn deletions_are_found_by_action_and_bucket_delete() {
+        assert_eq!(deletion("ec2:DeleteVpc").as_deref(), Some("ec2:DeleteVpc"));
+        assert_eq!(
+            deletion("kms:ScheduleKeyDeletion").as_deref(),
+            Some("kms:ScheduleKeyDeletion")
+        );
+        assert_eq!(
+            deletion("s3:DELETE /mlops-data-1/?").as_deref(),
+            Some("s3:DeleteBucket?")
+        );
+        assert_eq!(
+            deletion("s3:DELETE /mlops-data-1/?policy").as_deref(),
+            Some("s3:DeleteBucket?policy")
+        );
+        assert_eq!(deletion("s3:DELETE /mlops-data-1/model.tar.gz?"), None);
+        assert_eq!(deletion("ec2:CreateVpc"), None);
     }
 
     #[test]

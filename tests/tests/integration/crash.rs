@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use palisade_tests::crash::{
-    crash_at, crash_destroy_at, first_creates, Crash, Deployment, Killed, Point, DESTROY, RUN_TIMEOUT,
+    crash_at, crash_destroy_at, deletion, first_creates, Crash, Deployment, Killed, Point, DESTROY, RUN_TIMEOUT,
 };
 use palisade_tests::{Emulator, DEFAULT_ACCOUNT, REGION};
 use serde_json::Value as Json;
@@ -612,39 +612,6 @@ fn random_kills_converge() {
         .map(Verdict::details)
         .collect();
     assert!(failed.is_empty(), "not converged:\n{}", failed.join("\n"));
-}
-
-/// The operation a mutating call of a destroy performs, when it deletes something: its action
-/// (`ec2:DeleteVpc`, `kms:ScheduleKeyDeletion`), or for S3's REST calls `s3:DeleteBucket` and
-/// `s3:DeleteBucket?<sub-resource>` (the journal names those by method and path).
-fn deletion(call: &str) -> Option<String> {
-    let (service, action) = call.split_once(':')?;
-    if action.starts_with("Delete") || action.starts_with("ScheduleKeyDeletion") || action.starts_with("Detach") {
-        return Some(call.to_string());
-    }
-    let rest = action.strip_prefix("DELETE /")?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let bucket_only = !path.trim_end_matches('/').contains('/');
-    (service == "s3" && bucket_only).then(|| format!("s3:DeleteBucket?{query}"))
-}
-
-#[test]
-fn deletions_are_found_by_action_and_bucket_delete() {
-    assert_eq!(deletion("ec2:DeleteVpc").as_deref(), Some("ec2:DeleteVpc"));
-    assert_eq!(
-        deletion("kms:ScheduleKeyDeletion").as_deref(),
-        Some("kms:ScheduleKeyDeletion")
-    );
-    assert_eq!(
-        deletion("s3:DELETE /mlops-data-1/?").as_deref(),
-        Some("s3:DeleteBucket?")
-    );
-    assert_eq!(
-        deletion("s3:DELETE /mlops-data-1/?policy").as_deref(),
-        Some("s3:DeleteBucket?policy")
-    );
-    assert_eq!(deletion("s3:DELETE /mlops-data-1/model.tar.gz?"), None);
-    assert_eq!(deletion("ec2:CreateVpc"), None);
 }
 
 #[test]
